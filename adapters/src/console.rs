@@ -1,0 +1,201 @@
+//! Console adapter: each input line is `<user>: <text>`, replies go to
+//! stdout. Works interactively and from a pipe: when input ends, it waits
+//! for running procedures to finish, then returns.
+
+use std::time::Duration;
+
+use commands::engine::{Engine, Reply, ReplyBody, Request};
+use commands::identity::{Identity, Platform};
+use commands::preview::Impact;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// Capacity of the reply queue between the engine and the printer.
+pub const REPLY_QUEUE: usize = 256;
+
+/// Channel name that console requests carry, for audit and locks.
+pub const CHANNEL: &str = "console";
+
+/// Maximum time to wait for running procedures once input has ended.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// Splits `oncall: scale synapse 4` into the user and the text. The user
+/// name is letters, digits, `.`, `_` and `-`.
+pub fn parse_line(line: &str) -> Result<(String, String), String> {
+    let line = line.trim();
+    let Some((user, text)) = line.split_once(':') else {
+        return Err(format!(
+            "input {line:?} has no user: write `<user>: <command>`, e.g. `oncall: scale synapse 4`"
+        ));
+    };
+    let user = user.trim();
+    let valid = !user.is_empty()
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !valid {
+        return Err(format!(
+            "user {user:?} is not a console name: use letters, digits, '.', '_' or '-', e.g. `oncall: scale synapse 4`"
+        ));
+    }
+    Ok((user.to_string(), text.trim().to_string()))
+}
+
+/// Reads requests from `input` until it ends, writing replies to `output`.
+pub async fn run<R, W>(engine: Engine, input: R, output: W) -> std::io::Result<()>
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, receiver) = mpsc::channel(REPLY_QUEUE);
+    let printer = tokio::spawn(print_replies(receiver, output));
+    let sweeper = tokio::spawn(commands::engine::expiry::sweep_expired(
+        engine.clone(),
+        sender.clone(),
+        commands::engine::expiry::EXPIRY_SWEEP_INTERVAL,
+    ));
+
+    let mut lines = input.lines();
+    let mut sequence = 0u64;
+    while let Some(line) = lines.next_line().await? {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        sequence += 1;
+        match parse_line(&line) {
+            Ok((user, text)) => {
+                let request = Request {
+                    trace_id: format!("console-{sequence}"),
+                    delivery_id: None,
+                    user: Identity::new(Platform::Console, &user),
+                    roles: Vec::new(),
+                    display_name: user,
+                    channel: CHANNEL.to_string(),
+                    text,
+                };
+                engine.handle(request, sender.clone()).await;
+            }
+            Err(message) => {
+                let reply = Reply::new(CHANNEL, None, ReplyBody::Error(message));
+                let _ = sender.send(reply).await;
+            }
+        }
+    }
+
+    if !engine.wait_idle(DRAIN_TIMEOUT).await {
+        let reply = Reply::new(
+            CHANNEL,
+            None,
+            ReplyBody::Error(format!(
+                "procedures still running after {} minutes; exiting without waiting for them",
+                DRAIN_TIMEOUT.as_secs() / 60
+            )),
+        );
+        let _ = sender.send(reply).await;
+    }
+    sweeper.abort();
+    drop(sender);
+    // Procedures that outlived the drain timeout still hold reply senders,
+    // so the printer gets a bounded wait of its own.
+    match tokio::time::timeout(Duration::from_secs(5), printer).await {
+        Ok(joined) => joined.map_err(std::io::Error::other)?,
+        Err(_elapsed) => Ok(()),
+    }
+}
+
+async fn print_replies<W: AsyncWrite + Unpin>(
+    mut receiver: mpsc::Receiver<Reply>,
+    mut output: W,
+) -> std::io::Result<()> {
+    while let Some(reply) = receiver.recv().await {
+        let text = render(&reply);
+        output.write_all(text.as_bytes()).await?;
+        output.flush().await?;
+    }
+    Ok(())
+}
+
+/// Renders one reply as console text.
+pub fn render(reply: &Reply) -> String {
+    let tag = reply
+        .request_id
+        .as_deref()
+        .map(|id| format!("[{id}] "))
+        .unwrap_or_default();
+    match &reply.body {
+        ReplyBody::Text(text) => indent(&format!("{tag}{text}")),
+        ReplyBody::Error(text) => indent(&format!("{tag}error: {text}")),
+        ReplyBody::Preview { impact, request_id } => render_preview(request_id, impact),
+        ReplyBody::Progress(line) => indent(&format!("{tag}{line}")),
+        ReplyBody::Result {
+            succeeded,
+            summary,
+            details,
+        } => {
+            let mark = if *succeeded { "done" } else { "FAILED" };
+            let mut text = format!("{tag}{mark}: {summary}\n");
+            for line in details {
+                text.push_str(&format!("    {line}\n"));
+            }
+            text
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn render_preview(request_id: &str, impact: &Impact) -> String {
+    let mut text = format!(
+        "[{request_id}] preview: scale {} {} → {}\n",
+        impact.service, impact.current, impact.target
+    );
+    for (key, value) in impact.fields() {
+        // Keys carry a sort prefix ("1 workload"); show the name only.
+        let name = key.split_once(' ').map(|(_, n)| n).unwrap_or(key);
+        text.push_str(&format!("    {name:<10} {value}\n"));
+    }
+    for note in &impact.notes {
+        text.push_str(&format!("    note       {note}\n"));
+    }
+    text.push_str("    steps:\n");
+    for (i, step) in impact.steps.iter().enumerate() {
+        text.push_str(&format!("      {}. {step}\n", i + 1));
+    }
+    let expires = chrono::DateTime::from_timestamp_millis(impact.expires_at_ms)
+        .map(|t| t.format("%H:%M:%S UTC").to_string())
+        .unwrap_or_default();
+    text.push_str(&format!(
+        "    approve with `approve {request_id}`, reject with `reject {request_id} <reason>`; expires at {expires}\n"
+    ));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_line_splits_user_and_text() {
+        let (user, text) = parse_line("oncall:  scale synapse 4 ").unwrap();
+        assert_eq!(user, "oncall");
+        assert_eq!(text, "scale synapse 4");
+    }
+
+    #[test]
+    fn parse_line_rejects_missing_user() {
+        let error = parse_line("scale synapse 4").unwrap_err();
+        assert!(error.contains("<user>: <command>"), "{error}");
+    }
+
+    #[test]
+    fn parse_line_rejects_spaces_in_user() {
+        assert!(parse_line("on call: scale synapse 4").is_err());
+    }
+}

@@ -1,0 +1,98 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::logging::LogFormat;
+use crate::wiring;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "scalebot",
+    version,
+    about = "Scale the BUTTERFLY platform from chat, with previews, two-person approval and locks"
+)]
+pub struct Cli {
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the console against an embedded simulated cluster (kubesim's
+    /// `butterfly` scenario) with in-memory coordination.
+    Demo {
+        /// Configuration file; defaults to the embedded butterfly configuration.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run the console against a real cluster and, optionally, Redis.
+    Console {
+        /// Configuration file (YAML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Kubeconfig file; defaults to the config's `cluster.kubeconfig`,
+        /// then KUBECONFIG, ~/.kube/config or the in-cluster service account.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Kubeconfig context; defaults to the config's `cluster.context`,
+        /// then the kubeconfig's current context.
+        #[arg(long)]
+        context: Option<String>,
+        /// Redis URL for shared locks and approvals; without it, coordination
+        /// is in memory and local to this process.
+        #[arg(long, env = "SCALEBOT_REDIS_URL")]
+        redis: Option<String>,
+    },
+    /// Validate a configuration file and print the effective configuration
+    /// without secrets.
+    CheckConfig {
+        /// Configuration file (YAML).
+        file: PathBuf,
+    },
+}
+
+impl Command {
+    /// Log level when RUST_LOG is unset. The console shares the terminal
+    /// with logs, so it logs warnings only.
+    pub fn default_log_level(&self) -> &'static str {
+        match self {
+            Command::Demo { .. } | Command::Console { .. } => "warn",
+            Command::CheckConfig { .. } => "warn",
+        }
+    }
+}
+
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Demo { config } => {
+            let config = match config {
+                Some(path) => wiring::load_config(&path)?,
+                None => wiring::embedded_config()?,
+            };
+            wiring::run_demo(config).await
+        }
+        Command::Console {
+            config,
+            kubeconfig,
+            context,
+            redis,
+        } => {
+            let config = wiring::load_config(&config)?;
+            wiring::run_console(config, kubeconfig, context, redis).await
+        }
+        Command::CheckConfig { file } => {
+            let config = wiring::load_config(&file)
+                .with_context(|| format!("{} is invalid", file.display()))?;
+            println!("{}", config.render_effective());
+            eprintln!("{}: valid", file.display());
+            Ok(())
+        }
+    }
+}

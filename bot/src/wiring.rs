@@ -1,0 +1,117 @@
+//! Builds the running objects from a validated configuration.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, anyhow};
+use commands::cluster::Cluster;
+use commands::config::Config;
+use commands::coordination::Coordinator;
+use commands::engine::Engine;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// The configuration `scalebot demo` uses unless `--config` is given.
+const EMBEDDED_CONFIG: &str = include_str!("../../deploy/config/butterfly.yaml");
+
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    Config::load(path)
+        .map_err(|errors| anyhow!("invalid configuration {}:\n{errors}", path.display()))
+}
+
+pub fn embedded_config() -> anyhow::Result<Config> {
+    Config::from_yaml_str(EMBEDDED_CONFIG)
+        .map_err(|errors| anyhow!("embedded configuration is invalid:\n{errors}"))
+}
+
+/// A lock owner name that differs between processes and hosts.
+fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "scalebot".to_string());
+    format!("{host}-{}", std::process::id())
+}
+
+async fn kube_client(
+    config: &Config,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+) -> anyhow::Result<kube::Client> {
+    let path = kubeconfig.or_else(|| config.cluster.kubeconfig.clone());
+    let context = context.or_else(|| config.cluster.context.clone());
+    let kube_config = match path {
+        Some(path) => {
+            let file = Kubeconfig::read_from(&path)
+                .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+            let options = KubeConfigOptions {
+                context,
+                ..KubeConfigOptions::default()
+            };
+            kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .with_context(|| format!("kubeconfig {} is unusable", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no kubeconfig found (set --kubeconfig or KUBECONFIG)")?,
+    };
+    kube::Client::try_from(kube_config).context("cannot build a Kubernetes client")
+}
+
+async fn run_console_with(engine: Engine) -> anyhow::Result<()> {
+    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    adapters::console::run(engine, stdin, tokio::io::stdout())
+        .await
+        .context("console failed")
+}
+
+pub async fn run_demo(config: Config) -> anyhow::Result<()> {
+    let sim = kubesim::Sim::start("butterfly", kubesim::cluster::Timing::demo())
+        .context("cannot start the simulated cluster")?;
+    let client = sim
+        .client()
+        .context("cannot build a client for the simulated cluster")?;
+    let engine = Engine::new(
+        config,
+        Coordinator::memory(),
+        Cluster::new(client),
+        instance_name(),
+    );
+    println!("{}", demo_intro(&sim.url()));
+    run_console_with(engine).await
+}
+
+fn demo_intro(url: &str) -> String {
+    format!(
+        "scalebot demo: simulated BUTTERFLY cluster at {url}, in-memory coordination.\n\
+         Type `<user>: <command>`. Users: oncall (requester), sre (approver), lead (admin).\n\
+         Try:\n  oncall: status\n  oncall: scale synapse 4\n  sre: approve\n  oncall: history synapse\n  oncall: help\n\
+         End with Ctrl-D."
+    )
+}
+
+pub async fn run_console(
+    config: Config,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    redis: Option<String>,
+) -> anyhow::Result<()> {
+    let redis = redis.or_else(|| {
+        config
+            .redis
+            .url
+            .as_ref()
+            .map(|url| url.expose().to_string())
+    });
+    let coordinator = match redis {
+        Some(url) => Coordinator::redis(&url, &config.redis.key_prefix)
+            .await
+            .context("cannot set up Redis coordination")?,
+        None => {
+            tracing::warn!("no Redis URL: locks and approvals are local to this process");
+            eprintln!(
+                "warning: no --redis given, so locks and approvals are local to this process"
+            );
+            Coordinator::memory()
+        }
+    };
+    let client = kube_client(&config, kubeconfig, context).await?;
+    let engine = Engine::new(config, coordinator, Cluster::new(client), instance_name());
+    run_console_with(engine).await
+}

@@ -1,0 +1,287 @@
+//! Runs an approved request: wait in the lock queue, take the operation lock,
+//! keep renewing it, run the procedure, record the result and release the
+//! lock, also when the procedure fails.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
+
+use super::scale::{ScalePayload, lock_scope, scalable_kind};
+use super::{Engine, Replies, Reply, ReplyBody, send};
+use crate::coordination::{
+    AuditEntry, AuditKind, LockGuard, PendingRequest, QueuePosition, unix_now_ms,
+};
+use crate::procedures::{Outcome, Progress, horizontal};
+use crate::reply::EngineError;
+
+/// Capacity of a procedure's progress queue towards the reply queue.
+const PROGRESS_QUEUE: usize = 64;
+
+/// Spawns the execution of an approved request on the engine's bounded set
+/// of procedure slots.
+pub(super) async fn spawn(engine: &Engine, pending: PendingRequest, replies: Replies) {
+    let permit = match engine.inner.procedures.clone().try_acquire_owned() {
+        Ok(permit) => permit,
+        Err(_) => {
+            let text = format!(
+                "{} procedures are already running in this bot process; {} stays approved but did not start. Ask an admin to check `locks`.",
+                super::MAX_RUNNING_PROCEDURES,
+                pending.id
+            );
+            send(
+                &replies,
+                Reply::new(
+                    &pending.channel,
+                    Some(pending.id.clone()),
+                    ReplyBody::Error(text),
+                ),
+            )
+            .await;
+            return;
+        }
+    };
+    let engine = engine.clone();
+    let span =
+        tracing::info_span!("procedure", request.id = %pending.id, service = %pending.service);
+    tokio::spawn(
+        async move {
+            let _permit = permit;
+            let channel = pending.channel.clone();
+            let id = pending.id.clone();
+            if let Err(error) = run(&engine, &pending, &replies).await {
+                let text = crate::reply::describe(&error, &id);
+                record(&engine, &pending, AuditKind::Failed, text.clone(), None).await;
+                send(
+                    &replies,
+                    Reply::new(&channel, Some(id), ReplyBody::Error(text)),
+                )
+                .await;
+            }
+        }
+        .instrument(span),
+    );
+}
+
+async fn record(
+    engine: &Engine,
+    pending: &PendingRequest,
+    kind: AuditKind,
+    detail: String,
+    token: Option<u64>,
+) {
+    let entry = AuditEntry {
+        at_ms: unix_now_ms(),
+        request_id: Some(pending.id.clone()),
+        kind,
+        service: Some(pending.service.clone()),
+        actor: "scalebot".to_string(),
+        detail,
+        fencing_token: token,
+    };
+    if let Err(error) = engine.coordinator().append_audit(&entry).await {
+        tracing::warn!(%error, kind = %kind, "audit entry not recorded");
+    }
+}
+
+async fn run(
+    engine: &Engine,
+    pending: &PendingRequest,
+    replies: &Replies,
+) -> Result<(), EngineError> {
+    let payload: ScalePayload = serde_json::from_value(pending.payload.clone()).map_err(|e| {
+        EngineError::Internal(format!("stored request {} is unreadable: {e}", pending.id))
+    })?;
+    let service = engine.catalog().resolve(&payload.service)?.clone();
+    let kind = scalable_kind(&service)?;
+    // A request approved before a freeze began needed fewer approvals than a
+    // frozen one does, so it may not run while the freeze lasts.
+    if let Some(freeze) = engine.coordinator().freeze_state().await?
+        && pending.approvals_needed < engine.config().policy.approvals.freeze
+    {
+        return Err(EngineError::FrozenBeforeRun {
+            reason: freeze.reason,
+            by: freeze.by,
+        });
+    }
+
+    let config = &engine.config().policy;
+    let scope = lock_scope(engine, &service);
+    let owner = format!("{}/{}", engine.inner.instance, pending.id);
+    let progress_reply = |text: String| {
+        Reply::new(
+            &pending.channel,
+            Some(pending.id.clone()),
+            ReplyBody::Progress(text),
+        )
+    };
+    let mut last_position = 0;
+    let guard = engine
+        .coordinator()
+        .wait_for_lock(
+            &scope,
+            &owner,
+            &pending.summary,
+            config.lock_ttl,
+            config.queue_max_wait,
+            |position: QueuePosition| {
+                if position.position != last_position {
+                    last_position = position.position;
+                    let holder = position.holder.unwrap_or_else(|| "nobody".to_string());
+                    let line = format!(
+                        "queued for lock {scope}: position {} of {} (held by {holder})",
+                        position.position, position.queue_len
+                    );
+                    // The callback is synchronous; a full reply queue drops the line.
+                    let _ = replies.try_send(progress_reply(line));
+                }
+            },
+        )
+        .await?;
+    record(
+        engine,
+        pending,
+        AuditKind::Started,
+        format!("lock {scope} taken"),
+        Some(guard.token),
+    )
+    .await;
+    send(
+        replies,
+        progress_reply(format!(
+            "lock {scope} taken (fencing token {})",
+            guard.token
+        )),
+    )
+    .await;
+
+    let (lost_sender, lost) = watch::channel(false);
+    let renewal = tokio::spawn(renew_lock(
+        engine.clone(),
+        guard.clone(),
+        config.lock_ttl,
+        lost_sender,
+    ));
+
+    let (progress_sender, mut progress_receiver) = mpsc::channel::<String>(PROGRESS_QUEUE);
+    let forward_replies = replies.clone();
+    let forward_channel = pending.channel.clone();
+    let forward_id = pending.id.clone();
+    let forwarder = tokio::spawn(async move {
+        while let Some(line) = progress_receiver.recv().await {
+            let reply = Reply::new(
+                &forward_channel,
+                Some(forward_id.clone()),
+                ReplyBody::Progress(line),
+            );
+            send(&forward_replies, reply).await;
+        }
+    });
+
+    let plan = horizontal::ScalePlan {
+        kind,
+        namespace: payload.namespace.clone(),
+        workload: payload.workload.clone(),
+        from: payload.from,
+        to: payload.to,
+        generation: payload.generation,
+        rollout_timeout: config.rollout_timeout,
+    };
+    let result = horizontal::run(
+        &engine.inner.cluster,
+        &plan,
+        &Progress::new(progress_sender),
+    )
+    .await;
+    let _ = forwarder.await;
+    renewal.abort();
+    let lock_lost = *lost.borrow();
+    let released = engine.coordinator().release_lock(&guard).await;
+
+    let outcome = result.map_err(|error| EngineError::Procedure {
+        service: payload.service.clone(),
+        error: Box::new(error),
+    })?;
+    finish(
+        engine, pending, &payload, outcome, &guard, lock_lost, replies,
+    )
+    .await;
+    match released {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            scope,
+            "lock had already expired or changed owner at release"
+        ),
+        Err(error) => tracing::warn!(%error, scope, "lock release failed; it expires with its TTL"),
+    }
+    Ok(())
+}
+
+async fn finish(
+    engine: &Engine,
+    pending: &PendingRequest,
+    payload: &ScalePayload,
+    outcome: Outcome,
+    guard: &LockGuard,
+    lock_lost: bool,
+    replies: &Replies,
+) {
+    let mut details = outcome.details.clone();
+    if lock_lost {
+        details.push("warning: the operation lock could not be renewed during the procedure; another operation may have overlapped".to_string());
+    }
+    let kind = if outcome.succeeded {
+        AuditKind::Succeeded
+    } else {
+        AuditKind::Failed
+    };
+    record(
+        engine,
+        pending,
+        kind,
+        outcome.summary.clone(),
+        Some(guard.token),
+    )
+    .await;
+    if outcome.succeeded {
+        let cooldown = engine.config().policy.cooldown_per_service;
+        if let Err(error) = engine
+            .coordinator()
+            .start_cooldown(&payload.service, cooldown)
+            .await
+        {
+            tracing::warn!(%error, "cooldown not recorded");
+        }
+    }
+    let body = ReplyBody::Result {
+        succeeded: outcome.succeeded,
+        summary: outcome.summary,
+        details,
+    };
+    send(
+        replies,
+        Reply::new(&pending.channel, Some(pending.id.clone()), body),
+    )
+    .await;
+}
+
+/// Renews the lock at a third of its TTL until aborted. Sets `lost` when a
+/// renewal fails, so the result can say that exclusivity was not guaranteed.
+async fn renew_lock(engine: Engine, guard: LockGuard, ttl: Duration, lost: watch::Sender<bool>) {
+    let interval = ttl / 3;
+    loop {
+        tokio::time::sleep(interval).await;
+        match engine.coordinator().renew_lock(&guard, ttl).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(scope = %guard.scope, "lock lost: it expired or another owner took it");
+                let _ = lost.send(true);
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, scope = %guard.scope, "lock renewal failed; retrying");
+                let _ = lost.send(true);
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Announces pending requests that expired without a decision, so the
+//! thread shows that nothing will happen and the audit log says why.
+
+use std::time::Duration;
+
+use super::{Engine, Replies, Reply, ReplyBody, send};
+use crate::coordination::{AuditEntry, AuditKind, unix_now_ms};
+
+/// Interval between two sweeps for expired requests.
+pub const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Sweeps for expired requests every `interval` until the task is aborted.
+/// Sweep failures (Redis down) are logged once per outage and retried.
+pub async fn sweep_expired(engine: Engine, replies: Replies, interval: Duration) {
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(interval).await;
+        let expired = match engine.coordinator().expire_due(unix_now_ms()).await {
+            Ok(expired) => {
+                if failing {
+                    tracing::info!("expiry sweep works again");
+                }
+                failing = false;
+                expired
+            }
+            Err(error) => {
+                if !failing {
+                    tracing::warn!(%error, "expiry sweep failed; retrying every {interval:?}");
+                }
+                failing = true;
+                continue;
+            }
+        };
+        for request in expired {
+            let entry = AuditEntry {
+                at_ms: unix_now_ms(),
+                request_id: Some(request.id.clone()),
+                kind: AuditKind::Expired,
+                service: Some(request.service.clone()),
+                actor: "scalebot".to_string(),
+                detail: format!("{} expired without enough approvals", request.summary),
+                fencing_token: None,
+            };
+            if let Err(error) = engine.coordinator().append_audit(&entry).await {
+                tracing::warn!(%error, request.id = %request.id, "expiry not audited");
+            }
+            let text = format!(
+                "request {} ({}) expired with {} of {} approvals; nothing was changed",
+                request.id,
+                request.summary,
+                request.approvals.len(),
+                request.approvals_needed
+            );
+            let reply = Reply::new(&request.channel, Some(request.id.clone()), ReplyBody::Text(text));
+            send(&replies, reply).await;
+        }
+    }
+}

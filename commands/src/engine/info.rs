@@ -1,0 +1,240 @@
+//! Read-only commands (`status`, `locks`, `history`) and the freeze switch.
+
+use std::fmt::Write as _;
+
+use super::scale::scalable_kind;
+use super::{Engine, Replies, Reply, ReplyBody, Request, send};
+use crate::coordination::{AuditEntry, AuditKind, FreezeState, unix_now_ms};
+use crate::policy;
+use crate::reply::EngineError;
+
+/// Entries shown by `history`.
+const HISTORY_LENGTH: usize = 20;
+
+async fn text(replies: &Replies, request: &Request, text: String) {
+    send(
+        replies,
+        Reply::new(&request.channel, None, ReplyBody::Text(text)),
+    )
+    .await;
+}
+
+fn format_time(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+pub(super) async fn status(
+    engine: &Engine,
+    request: &Request,
+    service: Option<String>,
+    replies: &Replies,
+) -> Result<(), EngineError> {
+    let catalog = engine.catalog();
+    let services: Vec<_> = match service {
+        Some(name) => vec![catalog.resolve(&name)?.clone()],
+        None => catalog.services().cloned().collect(),
+    };
+    let cluster = &engine.inner.cluster;
+    let mut out = String::new();
+    if let Some(freeze) = engine.coordinator().freeze_state().await? {
+        let _ = writeln!(
+            out,
+            "FROZEN since {} by {}: {}",
+            format_time(freeze.since),
+            freeze.by,
+            freeze.reason
+        );
+    }
+    for service in services {
+        let Ok(kind) = scalable_kind(&service) else {
+            let _ = writeln!(
+                out,
+                "{:<22} {} (status through chat not supported yet)",
+                service.name, service.kind
+            );
+            continue;
+        };
+        match cluster
+            .workload(kind, &service.namespace, &service.workload)
+            .await
+        {
+            Ok(w) => {
+                let hpa = match &service.hpa {
+                    Some(name) => match cluster.hpa(&service.namespace, name).await? {
+                        Some(h) => format!("hpa {}-{}", h.min, h.max),
+                        None => "hpa missing".to_string(),
+                    },
+                    None => "no hpa".to_string(),
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<22} {}/{} ready, {} available, {hpa}, safe {}-{}, recommended {}-{}",
+                    service.name,
+                    w.ready,
+                    w.desired,
+                    w.available,
+                    service.safe.min,
+                    service.safe.max,
+                    service.recommended.min,
+                    service.recommended.max
+                );
+            }
+            Err(error) => {
+                let _ = writeln!(out, "{:<22} unreadable: {error}", service.name);
+            }
+        }
+    }
+    text(replies, request, out.trim_end().to_string()).await;
+    Ok(())
+}
+
+pub(super) async fn locks(
+    engine: &Engine,
+    request: &Request,
+    replies: &Replies,
+) -> Result<(), EngineError> {
+    let coordinator = engine.coordinator();
+    let locks = coordinator.list_locks().await?;
+    let mut out = String::new();
+    if locks.is_empty() {
+        out.push_str("no operation lock is held");
+    }
+    for lock in &locks {
+        let _ = writeln!(
+            out,
+            "lock {}: {} by {} since {} (token {}, expires in {}s)",
+            lock.scope,
+            lock.operation,
+            lock.owner,
+            format_time(lock.since),
+            lock.token,
+            lock.expires_in.as_secs()
+        );
+        for entry in coordinator.list_queue(&lock.scope).await? {
+            let _ = writeln!(
+                out,
+                "  queued {}: {} by {}",
+                entry.position, entry.operation, entry.owner
+            );
+        }
+    }
+    let pending = coordinator.list_pending().await?;
+    if !pending.is_empty() {
+        let _ = writeln!(out, "\npending approval:");
+        for p in pending {
+            let _ = writeln!(
+                out,
+                "  {} {} by {} ({} of {} approvals, expires {})",
+                p.id,
+                p.summary,
+                p.requester,
+                p.approvals.len(),
+                p.approvals_needed,
+                format_time(p.expires_at)
+            );
+        }
+    }
+    if coordinator.is_local() {
+        out.push_str("\nnote: in-memory coordination, so these locks cover this process only");
+    }
+    text(replies, request, out.trim_end().to_string()).await;
+    Ok(())
+}
+
+pub(super) async fn history(
+    engine: &Engine,
+    request: &Request,
+    service: Option<String>,
+    replies: &Replies,
+) -> Result<(), EngineError> {
+    let service = match service {
+        Some(name) => Some(engine.catalog().resolve(&name)?.name.clone()),
+        None => None,
+    };
+    let entries = engine
+        .coordinator()
+        .read_audit(service.as_deref(), HISTORY_LENGTH)
+        .await?;
+    let mut out = String::new();
+    if entries.is_empty() {
+        out.push_str("no audit entries yet");
+    }
+    for e in entries {
+        let _ = writeln!(
+            out,
+            "{} {:<10} {:<8} {} {}: {}",
+            format_time(e.at_ms),
+            e.kind,
+            e.request_id.as_deref().unwrap_or("-"),
+            e.service.as_deref().unwrap_or("-"),
+            e.actor,
+            e.detail
+        );
+    }
+    text(replies, request, out.trim_end().to_string()).await;
+    Ok(())
+}
+
+pub(super) async fn freeze(
+    engine: &Engine,
+    request: &Request,
+    reason: String,
+    replies: &Replies,
+) -> Result<(), EngineError> {
+    policy::check_admin(engine.config(), &request.user, &request.roles)?;
+    let state = FreezeState {
+        reason: reason.clone(),
+        by: request.user.to_string(),
+        since: unix_now_ms(),
+    };
+    let coordinator = engine.coordinator();
+    coordinator.set_freeze(&state).await?;
+    coordinator
+        .append_audit(&AuditEntry {
+            at_ms: state.since,
+            request_id: None,
+            kind: AuditKind::Freeze,
+            service: None,
+            actor: state.by.clone(),
+            detail: reason.clone(),
+            fencing_token: None,
+        })
+        .await?;
+    let approvals = engine.config().policy.approvals.freeze;
+    text(
+        replies,
+        request,
+        format!("frozen by {}: {reason}. Only admins may request changes now, and each needs {approvals} approvals.", state.by),
+    )
+    .await;
+    Ok(())
+}
+
+pub(super) async fn unfreeze(
+    engine: &Engine,
+    request: &Request,
+    replies: &Replies,
+) -> Result<(), EngineError> {
+    policy::check_admin(engine.config(), &request.user, &request.roles)?;
+    let coordinator = engine.coordinator();
+    let Some(previous) = coordinator.freeze_state().await? else {
+        text(replies, request, "not frozen; nothing to do".to_string()).await;
+        return Ok(());
+    };
+    coordinator.clear_freeze().await?;
+    coordinator
+        .append_audit(&AuditEntry {
+            at_ms: unix_now_ms(),
+            request_id: None,
+            kind: AuditKind::Unfreeze,
+            service: None,
+            actor: request.user.to_string(),
+            detail: format!("ended freeze by {}: {}", previous.by, previous.reason),
+            fencing_token: None,
+        })
+        .await?;
+    text(replies, request, format!("unfrozen by {}", request.user)).await;
+    Ok(())
+}

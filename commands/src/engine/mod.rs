@@ -1,0 +1,236 @@
+//! The request path every adapter shares: parse, authorize, preview, store
+//! the pending request, decide approvals atomically, then run the procedure
+//! under the operation lock and report each step.
+//!
+//! Adapters call [`Engine::handle`] with a [`Request`] and a bounded reply
+//! queue. Replies that belong to a pending request carry its id, so an
+//! adapter can post them in that request's thread.
+
+mod decide;
+mod execute;
+pub mod expiry;
+mod info;
+mod scale;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+use tracing::Instrument;
+
+use crate::catalog::Catalog;
+use crate::cluster::Cluster;
+use crate::config::Config;
+use crate::coordination::Coordinator;
+use crate::grammar::{self, Command};
+use crate::identity::Identity;
+use crate::preview::Impact;
+use crate::reply::{self, EngineError};
+
+/// Procedures that may run at once in one bot process. The operation lock
+/// already serialises procedures per namespace; this caps the process.
+pub const MAX_RUNNING_PROCEDURES: usize = 8;
+
+/// Maximum time to wait for the adapter to take a reply.
+pub const REPLY_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a platform delivery id is remembered for de-duplication. Slack
+/// retries an unacknowledged delivery within minutes; an hour covers that.
+pub const DELIVERY_DEDUP_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// One chat message addressed to the bot.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Id for logs, unique per incoming message.
+    pub trace_id: String,
+    /// Platform delivery id (Slack trigger id, Discord interaction id) used
+    /// to drop redelivered messages; `None` where the platform has none.
+    pub delivery_id: Option<String>,
+    pub user: Identity,
+    /// Platform roles or groups of the user (Discord role ids, Slack group ids).
+    pub roles: Vec<String>,
+    pub display_name: String,
+    pub channel: String,
+    pub text: String,
+}
+
+/// What the bot sends back.
+#[derive(Debug, Clone)]
+pub enum ReplyBody {
+    Text(String),
+    Error(String),
+    Preview {
+        request_id: String,
+        impact: Box<Impact>,
+    },
+    Progress(String),
+    Result {
+        succeeded: bool,
+        summary: String,
+        details: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub channel: String,
+    /// Pending request the reply belongs to, for threading.
+    pub request_id: Option<String>,
+    pub body: ReplyBody,
+}
+
+impl Reply {
+    pub fn new(channel: &str, request_id: Option<String>, body: ReplyBody) -> Self {
+        Self {
+            channel: channel.to_string(),
+            request_id,
+            body,
+        }
+    }
+}
+
+/// Bounded queue of replies towards one adapter.
+pub type Replies = mpsc::Sender<Reply>;
+
+struct Inner {
+    config: Config,
+    catalog: Catalog,
+    coordinator: Coordinator,
+    cluster: Cluster,
+    /// Identifies this process as a lock owner across replicas.
+    instance: String,
+    procedures: Arc<Semaphore>,
+}
+
+/// The shared request path. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    pub fn new(
+        config: Config,
+        coordinator: Coordinator,
+        cluster: Cluster,
+        instance: String,
+    ) -> Self {
+        let catalog = Catalog::from_config(&config);
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                catalog,
+                coordinator,
+                cluster,
+                instance,
+                procedures: Arc::new(Semaphore::new(MAX_RUNNING_PROCEDURES)),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    pub fn coordinator(&self) -> &Coordinator {
+        &self.inner.coordinator
+    }
+
+    /// Handles one request. Returns once the immediate reply is queued;
+    /// an approved procedure keeps running in the background and reports
+    /// through `replies`.
+    pub async fn handle(&self, request: Request, replies: Replies) {
+        let span = tracing::info_span!(
+            "request",
+            request.id = %request.trace_id,
+            user = %request.user,
+            channel = %request.channel,
+        );
+        async {
+            if let Err(error) = self.dispatch(&request, &replies).await {
+                let text = reply::describe(&error, &request.trace_id);
+                send(
+                    &replies,
+                    Reply::new(&request.channel, error.request_id(), ReplyBody::Error(text)),
+                )
+                .await;
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn dispatch(&self, request: &Request, replies: &Replies) -> Result<(), EngineError> {
+        if let Some(delivery) = &request.delivery_id {
+            let first = self
+                .inner
+                .coordinator
+                .first_delivery(delivery, DELIVERY_DEDUP_TTL)
+                .await?;
+            if !first {
+                tracing::info!(delivery, "dropped a redelivered message");
+                return Ok(());
+            }
+        }
+        let command = grammar::parse(&request.text)?;
+        match command {
+            Command::Scale { service, change } => {
+                scale::request(self, request, &service, change, replies).await
+            }
+            Command::Approve { id } => decide::approve(self, request, id, replies).await,
+            Command::Reject { id, reason } => {
+                decide::reject(self, request, id, reason, replies).await
+            }
+            Command::Cancel { id } => decide::cancel(self, request, id, replies).await,
+            Command::Status { service } => info::status(self, request, service, replies).await,
+            Command::Locks => info::locks(self, request, replies).await,
+            Command::History { service } => info::history(self, request, service, replies).await,
+            Command::Freeze { reason } => info::freeze(self, request, reason, replies).await,
+            Command::Unfreeze => info::unfreeze(self, request, replies).await,
+            Command::Help { verb } => {
+                let text = grammar::help(verb.as_deref());
+                send(
+                    replies,
+                    Reply::new(&request.channel, None, ReplyBody::Text(text)),
+                )
+                .await;
+                Ok(())
+            }
+            Command::Hpa { service, .. } => Err(EngineError::NotSupported {
+                what: format!("changing the HPA of {service} from chat"),
+                instead: "follow the runbook's \"Update HPA Limits\" section".to_string(),
+            }),
+            Command::Capacity => Err(EngineError::NotSupported {
+                what: "capacity reports".to_string(),
+                instead: "use `status` for live replica counts".to_string(),
+            }),
+        }
+    }
+
+    /// Waits until no procedure runs, for at most `timeout`. Returns false
+    /// when procedures were still running at the deadline.
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        let all = MAX_RUNNING_PROCEDURES as u32;
+        match tokio::time::timeout(timeout, self.inner.procedures.acquire_many(all)).await {
+            Ok(Ok(_permits)) => true,
+            Ok(Err(_closed)) => true,
+            Err(_elapsed) => false,
+        }
+    }
+}
+
+/// Queues a reply; a stalled adapter loses the reply after
+/// [`REPLY_SEND_TIMEOUT`] instead of blocking the engine.
+pub(crate) async fn send(replies: &Replies, reply: Reply) {
+    if replies
+        .send_timeout(reply, REPLY_SEND_TIMEOUT)
+        .await
+        .is_err()
+    {
+        tracing::warn!("reply dropped: the adapter did not take it within {REPLY_SEND_TIMEOUT:?}");
+    }
+}

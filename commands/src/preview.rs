@@ -1,0 +1,299 @@
+//! Impact previews: what a scale request would change, read live from the
+//! cluster, so that the approver decides on facts instead of the request
+//! text alone.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::{HpaStatus, NodeCapacity, PdbStatus, ScalableKind, WorkloadStatus};
+use crate::quantity::{format_cpu, format_memory};
+
+/// Approvers named in a preview; longer lists end with "and N more".
+pub const APPROVERS_SHOWN: usize = 5;
+
+/// Whether the pods a scale-up adds fit the nodes' free allocatable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fit {
+    /// Every new pod fits on some node.
+    Fits {
+        free_cpu_millis: u64,
+        free_memory_bytes: u64,
+    },
+    /// `pending` of the new pods would stay Pending for lack of `resource`.
+    DoesNotFit { pending: u32, resource: String },
+    /// A scale-down frees resources.
+    Frees,
+}
+
+/// Everything the approver sees before deciding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Impact {
+    pub service: String,
+    pub kind: String,
+    pub namespace: String,
+    pub workload: String,
+    /// Desired replicas read live before the preview.
+    pub current: u32,
+    pub ready: u32,
+    pub target: u32,
+    /// Generation of the workload at preview time; a different generation at
+    /// execution time means someone changed its spec in between.
+    pub generation: i64,
+    pub hpa: Option<String>,
+    pub cpu_delta_millis: i64,
+    pub memory_delta_bytes: i64,
+    pub fit: Fit,
+    pub pdb: Vec<String>,
+    pub lock: Option<String>,
+    pub approvals_needed: u32,
+    pub approvers: Vec<String>,
+    pub risk: String,
+    pub expires_at_ms: i64,
+    pub steps: Vec<String>,
+    pub notes: Vec<String>,
+    /// Result of the server-side dry run of the change.
+    pub dry_run: String,
+}
+
+/// Plans the placement of `count` new pods, one at a time on the node with
+/// the most free CPU that still fits the pod, as the scheduler's resource fit
+/// check would. Returns how many pods found no node and the resource that
+/// ran out first.
+pub fn place_pods(
+    nodes: &[NodeCapacity],
+    count: u32,
+    cpu_millis: u64,
+    memory_bytes: u64,
+) -> (u32, Option<&'static str>) {
+    let mut free: Vec<(u64, u64)> = nodes
+        .iter()
+        .filter(|n| n.ready)
+        .map(|n| (n.free_cpu_millis(), n.free_memory_bytes()))
+        .collect();
+    let mut unplaced = 0;
+    let mut short_of = None;
+    for _ in 0..count {
+        let best = free
+            .iter_mut()
+            .filter(|(cpu, memory)| *cpu >= cpu_millis && *memory >= memory_bytes)
+            .max_by_key(|(cpu, _)| *cpu);
+        match best {
+            Some(slot) => {
+                slot.0 -= cpu_millis;
+                slot.1 -= memory_bytes;
+            }
+            None => {
+                unplaced += 1;
+                let cpu_short = free.iter().all(|(cpu, _)| *cpu < cpu_millis);
+                short_of = Some(if cpu_short { "cpu" } else { "memory" });
+            }
+        }
+    }
+    (unplaced, short_of)
+}
+
+/// Computes the resource fit of a change from `current` to `target` pods.
+pub fn fit(nodes: &[NodeCapacity], workload: &WorkloadStatus, current: u32, target: u32) -> Fit {
+    if target <= current {
+        return Fit::Frees;
+    }
+    let added = target - current;
+    let (pending, resource) = place_pods(
+        nodes,
+        added,
+        workload.pod_cpu_millis,
+        workload.pod_memory_bytes,
+    );
+    if pending > 0 {
+        return Fit::DoesNotFit {
+            pending,
+            resource: resource.unwrap_or("cpu").to_string(),
+        };
+    }
+    let ready_nodes = nodes.iter().filter(|n| n.ready);
+    Fit::Fits {
+        free_cpu_millis: ready_nodes.clone().map(NodeCapacity::free_cpu_millis).sum(),
+        free_memory_bytes: ready_nodes.map(NodeCapacity::free_memory_bytes).sum(),
+    }
+}
+
+/// Describes what the HPA will do after a manual change inside its range.
+pub fn hpa_note(service: &str, hpa: &HpaStatus, target: u32) -> String {
+    let mut text = format!(
+        "{} keeps replicas within [{}, {}] (currently wants {}). It may change the count again on its next evaluations",
+        hpa.name, hpa.min, hpa.max, hpa.desired
+    );
+    if target < hpa.desired {
+        let _ = write!(
+            text,
+            "; a scale-down below its desired count lasts only while its {}s scale-down stabilization window keeps it",
+            hpa.scale_down_window_secs
+        );
+    } else {
+        let _ = write!(
+            text,
+            ", after its {}s scale-down stabilization window",
+            hpa.scale_down_window_secs
+        );
+    }
+    let _ = write!(
+        text,
+        ". To hold {target} replicas, raise its floor with `hpa {service} min {target}`."
+    );
+    text
+}
+
+/// Describes each PDB's effect on a change to `target` replicas.
+pub fn pdb_notes(pdbs: &[PdbStatus], current: u32, target: u32) -> Vec<String> {
+    let mut notes = Vec::new();
+    for pdb in pdbs {
+        let rule = match (&pdb.min_available, &pdb.max_unavailable) {
+            (Some(min), _) => format!("minAvailable {min}"),
+            (None, Some(max)) => format!("maxUnavailable {max}"),
+            (None, None) => "no bound".to_string(),
+        };
+        let min_available: Option<u32> = pdb.min_available.as_deref().and_then(|m| m.parse().ok());
+        let mut note = format!(
+            "{} ({rule}, {} disruptions allowed now)",
+            pdb.name, pdb.disruptions_allowed
+        );
+        if target < current {
+            note.push_str(": scaling down deletes pods directly, so the PDB does not block it");
+            if let Some(min) = min_available
+                && target <= min
+            {
+                let _ = write!(
+                    note,
+                    ", but with {target} replicas no voluntary disruption (node drain) is allowed until replicas exceed {min}"
+                );
+            }
+        }
+        notes.push(note);
+    }
+    notes
+}
+
+/// Steps of the horizontal scaling procedure, as shown in the preview.
+pub fn scale_steps(
+    kind: ScalableKind,
+    workload: &str,
+    target: u32,
+    rollout_timeout_secs: u64,
+) -> Vec<String> {
+    vec![
+        format!(
+            "Take the operation lock and re-read {} {workload}; stop if it changed since this preview",
+            kind.as_str()
+        ),
+        format!("Patch the scale subresource to {target} replicas"),
+        format!(
+            "Wait for the rollout (observedGeneration, updated, ready and available replicas), at most {rollout_timeout_secs}s"
+        ),
+        "Verify ready pods, their spread across nodes and /actuator/health of each new pod"
+            .to_string(),
+        "Record the result in the audit log and release the lock".to_string(),
+    ]
+}
+
+/// Formats the signed resource change of `delta` pods.
+pub fn resource_delta(workload: &WorkloadStatus, current: u32, target: u32) -> (i64, i64) {
+    let delta = i64::from(target) - i64::from(current);
+    (
+        delta * workload.pod_cpu_millis as i64,
+        delta * workload.pod_memory_bytes as i64,
+    )
+}
+
+fn signed(value: i64, format: fn(u64) -> String) -> String {
+    let sign = if value < 0 { "-" } else { "+" };
+    format!("{sign}{}", format(value.unsigned_abs()))
+}
+
+impl Impact {
+    /// One line per field, as plain text (the console and fallbacks use it).
+    pub fn fields(&self) -> BTreeMap<&'static str, String> {
+        let mut fields = BTreeMap::new();
+        fields.insert(
+            "1 workload",
+            format!("{} {}/{}", self.kind, self.namespace, self.workload),
+        );
+        fields.insert(
+            "2 replicas",
+            format!(
+                "{} → {} ({} ready now)",
+                self.current, self.target, self.ready
+            ),
+        );
+        fields.insert(
+            "3 resources",
+            format!(
+                "{}, {} in requests",
+                signed(self.cpu_delta_millis, format_cpu),
+                signed(self.memory_delta_bytes, format_memory)
+            ),
+        );
+        fields.insert("4 fit", self.fit_text());
+        fields.insert(
+            "5 hpa",
+            self.hpa.clone().unwrap_or_else(|| "no HPA".to_string()),
+        );
+        let pdb = if self.pdb.is_empty() {
+            "no PDB selects these pods".to_string()
+        } else {
+            self.pdb.join("; ")
+        };
+        fields.insert("6 pdb", pdb);
+        fields.insert(
+            "7 lock",
+            self.lock
+                .clone()
+                .unwrap_or_else(|| format!("free ({})", self.namespace)),
+        );
+        fields.insert(
+            "8 approvals",
+            format!(
+                "{} needed ({} risk) from {}",
+                self.approvals_needed,
+                self.risk,
+                self.approver_list()
+            ),
+        );
+        fields.insert("9 dry run", self.dry_run.clone());
+        fields
+    }
+
+    /// The approvers, at most [`APPROVERS_SHOWN`] of them by name.
+    pub fn approver_list(&self) -> String {
+        let shown: Vec<&str> = self
+            .approvers
+            .iter()
+            .take(APPROVERS_SHOWN)
+            .map(String::as_str)
+            .collect();
+        let rest = self.approvers.len().saturating_sub(APPROVERS_SHOWN);
+        if rest == 0 {
+            shown.join(", ")
+        } else {
+            format!("{} and {rest} more", shown.join(", "))
+        }
+    }
+
+    pub fn fit_text(&self) -> String {
+        match &self.fit {
+            Fit::Fits {
+                free_cpu_millis,
+                free_memory_bytes,
+            } => format!(
+                "new pods fit ({} and {} free on ready nodes)",
+                format_cpu(*free_cpu_millis),
+                format_memory(*free_memory_bytes)
+            ),
+            Fit::DoesNotFit { pending, resource } => format!(
+                "does NOT fit: {pending} new pod(s) would stay Pending (insufficient {resource})"
+            ),
+            Fit::Frees => "frees resources".to_string(),
+        }
+    }
+}
