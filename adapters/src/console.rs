@@ -55,6 +55,12 @@ where
         commands::engine::expiry::EXPIRY_SWEEP_INTERVAL,
     ));
 
+    match commands::engine::recovery::report_interrupted(&engine, &sender).await {
+        Ok(0) => {}
+        Ok(count) => tracing::warn!(count, "reported procedures interrupted by a stopped bot"),
+        Err(error) => tracing::warn!(%error, "could not check for interrupted procedures"),
+    }
+
     let mut lines = input.lines();
     let mut sequence = 0u64;
     while let Some(line) = lines.next_line().await? {

@@ -146,6 +146,15 @@ impl NodeCapacity {
     }
 }
 
+/// Node capacity and the pods that wait for a node.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Capacity {
+    pub nodes: Vec<NodeCapacity>,
+    /// CPU (millicores) and memory (bytes) requested by each pod that has no
+    /// node yet.
+    pub unscheduled: Vec<(u64, u64)>,
+}
+
 /// A PodDisruptionBudget that selects a workload's pods.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PdbStatus {
@@ -343,8 +352,9 @@ impl Cluster {
     }
 
     /// Lists nodes with their allocatable resources and the requests of
-    /// the pods bound to them that have not terminated.
-    pub async fn node_capacity(&self) -> Result<Vec<NodeCapacity>, ClusterError> {
+    /// the pods bound to them that have not terminated, plus the requests
+    /// of pods still waiting for a node, which the scheduler places first.
+    pub async fn node_capacity(&self) -> Result<Capacity, ClusterError> {
         let nodes: Api<Node> = Api::all(self.client.clone());
         let pods: Api<Pod> = Api::all(self.client.clone());
         let node_list =
@@ -352,6 +362,7 @@ impl Cluster {
         let pod_list = with_timeout("list pods", "", "", pods.list(&ListParams::default())).await?;
 
         let mut requested: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        let mut unscheduled = Vec::new();
         for pod in &pod_list.items {
             let phase = pod
                 .status
@@ -361,10 +372,11 @@ impl Cluster {
             if phase == "Succeeded" || phase == "Failed" {
                 continue;
             }
+            let (cpu, memory) = pod_requests(pod.spec.as_ref());
             let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
+                unscheduled.push((cpu, memory));
                 continue;
             };
-            let (cpu, memory) = pod_requests(pod.spec.as_ref());
             let entry = requested.entry(node).or_default();
             entry.0 += cpu;
             entry.1 += memory;
@@ -396,7 +408,10 @@ impl Cluster {
                 name,
             });
         }
-        Ok(out)
+        Ok(Capacity {
+            nodes: out,
+            unscheduled,
+        })
     }
 
     /// Lists the PDBs in a namespace whose selector matches `pod_labels`.

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::{HpaStatus, NodeCapacity, PdbStatus, ScalableKind, WorkloadStatus};
+use crate::cluster::{Capacity, HpaStatus, NodeCapacity, PdbStatus, ScalableKind, WorkloadStatus};
 use crate::quantity::{format_cpu, format_memory};
 
 /// Approvers named in a preview; longer lists end with "and N more".
@@ -57,25 +57,28 @@ pub struct Impact {
     pub dry_run: String,
 }
 
-/// Plans the placement of `count` new pods, one at a time on the node with
-/// the most free CPU that still fits the pod, as the scheduler's resource fit
-/// check would. Returns how many pods found no node and the resource that
-/// ran out first.
-pub fn place_pods(
-    nodes: &[NodeCapacity],
-    count: u32,
-    cpu_millis: u64,
-    memory_bytes: u64,
-) -> (u32, Option<&'static str>) {
-    let mut free: Vec<(u64, u64)> = nodes
-        .iter()
-        .filter(|n| n.ready)
-        .map(|n| (n.free_cpu_millis(), n.free_memory_bytes()))
-        .collect();
-    let mut unplaced = 0;
-    let mut short_of = None;
-    for _ in 0..count {
-        let best = free
+/// Free CPU (millicores) and memory (bytes) of each ready node, reduced as
+/// pods are placed on it.
+struct FreeSlots(Vec<(u64, u64)>);
+
+impl FreeSlots {
+    fn new(nodes: &[NodeCapacity]) -> Self {
+        Self(
+            nodes
+                .iter()
+                .filter(|n| n.ready)
+                .map(|n| (n.free_cpu_millis(), n.free_memory_bytes()))
+                .collect(),
+        )
+    }
+
+    /// Places one pod on the node with the most free CPU that still fits
+    /// it, as the scheduler's resource fit check would. Returns the resource
+    /// that ran out when no node fits.
+    fn place(&mut self, cpu_millis: u64, memory_bytes: u64) -> Result<(), &'static str> {
+        let cpu_short = self.0.iter().all(|(cpu, _)| *cpu < cpu_millis);
+        let best = self
+            .0
             .iter_mut()
             .filter(|(cpu, memory)| *cpu >= cpu_millis && *memory >= memory_bytes)
             .max_by_key(|(cpu, _)| *cpu);
@@ -83,39 +86,43 @@ pub fn place_pods(
             Some(slot) => {
                 slot.0 -= cpu_millis;
                 slot.1 -= memory_bytes;
+                Ok(())
             }
-            None => {
-                unplaced += 1;
-                let cpu_short = free.iter().all(|(cpu, _)| *cpu < cpu_millis);
-                short_of = Some(if cpu_short { "cpu" } else { "memory" });
-            }
+            None if cpu_short => Err("cpu"),
+            None => Err("memory"),
         }
     }
-    (unplaced, short_of)
 }
 
 /// Computes the resource fit of a change from `current` to `target` pods.
-pub fn fit(nodes: &[NodeCapacity], workload: &WorkloadStatus, current: u32, target: u32) -> Fit {
+/// Pods already waiting for a node are placed first, because the scheduler
+/// takes them before the new ones.
+pub fn fit(capacity: &Capacity, workload: &WorkloadStatus, current: u32, target: u32) -> Fit {
     if target <= current {
         return Fit::Frees;
     }
-    let added = target - current;
-    let (pending, resource) = place_pods(
-        nodes,
-        added,
-        workload.pod_cpu_millis,
-        workload.pod_memory_bytes,
-    );
+    let mut slots = FreeSlots::new(&capacity.nodes);
+    for (cpu, memory) in &capacity.unscheduled {
+        // A waiting pod that fits nowhere takes nothing from the new ones.
+        let _ = slots.place(*cpu, *memory);
+    }
+    let mut pending = 0;
+    let mut short_of = "cpu";
+    for _ in current..target {
+        if let Err(resource) = slots.place(workload.pod_cpu_millis, workload.pod_memory_bytes) {
+            pending += 1;
+            short_of = resource;
+        }
+    }
     if pending > 0 {
         return Fit::DoesNotFit {
             pending,
-            resource: resource.unwrap_or("cpu").to_string(),
+            resource: short_of.to_string(),
         };
     }
-    let ready_nodes = nodes.iter().filter(|n| n.ready);
     Fit::Fits {
-        free_cpu_millis: ready_nodes.clone().map(NodeCapacity::free_cpu_millis).sum(),
-        free_memory_bytes: ready_nodes.map(NodeCapacity::free_memory_bytes).sum(),
+        free_cpu_millis: slots.0.iter().map(|(cpu, _)| cpu).sum(),
+        free_memory_bytes: slots.0.iter().map(|(_, memory)| memory).sum(),
     }
 }
 
@@ -286,7 +293,7 @@ impl Impact {
                 free_cpu_millis,
                 free_memory_bytes,
             } => format!(
-                "new pods fit ({} and {} free on ready nodes)",
+                "new pods fit ({} and {} left free on ready nodes)",
                 format_cpu(*free_cpu_millis),
                 format_memory(*free_memory_bytes)
             ),

@@ -127,7 +127,10 @@ pub fn describe(error: &EngineError, reference: &str) -> String {
             format!("unexpected error, reference {reference}")
         }
         EngineError::Cluster(cluster)
-            if matches!(**cluster, ClusterError::Request { .. } | ClusterError::Timeout { .. }) =>
+            if matches!(
+                **cluster,
+                ClusterError::Request { .. } | ClusterError::Timeout { .. }
+            ) =>
         {
             tracing::warn!(error = %error, reference, "Kubernetes API unreachable");
             format!(

@@ -95,9 +95,7 @@ fn spec_changed(old: &Value, new: &Value) -> bool {
 }
 
 fn now_rfc3339() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 fn short_resource(resource: &str) -> String {
@@ -133,7 +131,11 @@ impl Store {
     }
 
     pub fn get(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
-        let key = (resource.to_string(), namespace.to_string(), name.to_string());
+        let key = (
+            resource.to_string(),
+            namespace.to_string(),
+            name.to_string(),
+        );
         self.lock().objects.get(&key).cloned()
     }
 
@@ -153,15 +155,27 @@ impl Store {
 
     /// Creates an object. `metadata.name` must be set; `generateName` is
     /// expanded with a counter suffix when the name is empty.
-    pub fn create(&self, resource: &str, namespace: &str, mut object: Value) -> Result<Value, StoreError> {
+    pub fn create(
+        &self,
+        resource: &str,
+        namespace: &str,
+        mut object: Value,
+    ) -> Result<Value, StoreError> {
         let mut state = self.lock();
         let meta = object
             .get_mut("metadata")
             .and_then(Value::as_object_mut)
             .ok_or_else(|| StoreError::Invalid("metadata: Required value".into()))?;
-        let mut name = meta.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let mut name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if name.is_empty() {
-            let prefix = meta.get("generateName").and_then(Value::as_str).unwrap_or("");
+            let prefix = meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if prefix.is_empty() {
                 return Err(StoreError::Invalid(
                     "metadata.name: Required value: name or generateName is required".into(),
@@ -186,21 +200,36 @@ impl Store {
         }
         meta.insert("uid".into(), json!(uid(state.uid_counter)));
         meta.insert("resourceVersion".into(), json!(rv.to_string()));
-        meta.entry("creationTimestamp").or_insert_with(|| json!(now_rfc3339()));
+        meta.entry("creationTimestamp")
+            .or_insert_with(|| json!(now_rfc3339()));
         if object.get("spec").is_some() {
             object["metadata"]["generation"] = json!(1);
         }
         state.objects.insert(key, object.clone());
-        self.publish(&mut state, EventType::Added, resource, namespace, object.clone());
+        self.publish(
+            &mut state,
+            EventType::Added,
+            resource,
+            namespace,
+            object.clone(),
+        );
         Ok(object)
     }
 
     /// Replaces an object. When `object` carries a resourceVersion it must
     /// match the stored one (409 Conflict otherwise); an empty one means an
     /// unconditional update. Server-owned metadata is kept.
-    pub fn update(&self, resource: &str, namespace: &str, object: Value) -> Result<Value, StoreError> {
+    pub fn update(
+        &self,
+        resource: &str,
+        namespace: &str,
+        object: Value,
+    ) -> Result<Value, StoreError> {
         let mut state = self.lock();
-        let name = object["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let key = (resource.to_string(), namespace.to_string(), name.clone());
         let Some(old) = state.objects.get(&key).cloned() else {
             return Err(StoreError::NotFound {
@@ -217,19 +246,35 @@ impl Store {
         }
         let new = finish_update(&mut state, &old, object);
         state.objects.insert(key, new.clone());
-        self.publish(&mut state, EventType::Modified, resource, namespace, new.clone());
+        self.publish(
+            &mut state,
+            EventType::Modified,
+            resource,
+            namespace,
+            new.clone(),
+        );
         Ok(new)
     }
 
     /// Applies `change` to the stored object under the store lock, so
     /// controllers can read-modify-write without conflicts. A change that
     /// leaves the object equal writes nothing and returns it unchanged.
-    pub fn modify<F>(&self, resource: &str, namespace: &str, name: &str, change: F) -> Result<Value, StoreError>
+    pub fn modify<F>(
+        &self,
+        resource: &str,
+        namespace: &str,
+        name: &str,
+        change: F,
+    ) -> Result<Value, StoreError>
     where
         F: FnOnce(&mut Value),
     {
         let mut state = self.lock();
-        let key = (resource.to_string(), namespace.to_string(), name.to_string());
+        let key = (
+            resource.to_string(),
+            namespace.to_string(),
+            name.to_string(),
+        );
         let Some(old) = state.objects.get(&key).cloned() else {
             return Err(StoreError::NotFound {
                 resource: short_resource(resource),
@@ -243,13 +288,23 @@ impl Store {
         }
         let new = finish_update(&mut state, &old, object);
         state.objects.insert(key, new.clone());
-        self.publish(&mut state, EventType::Modified, resource, namespace, new.clone());
+        self.publish(
+            &mut state,
+            EventType::Modified,
+            resource,
+            namespace,
+            new.clone(),
+        );
         Ok(new)
     }
 
     pub fn delete(&self, resource: &str, namespace: &str, name: &str) -> Result<Value, StoreError> {
         let mut state = self.lock();
-        let key = (resource.to_string(), namespace.to_string(), name.to_string());
+        let key = (
+            resource.to_string(),
+            namespace.to_string(),
+            name.to_string(),
+        );
         let Some(mut object) = state.objects.remove(&key) else {
             return Err(StoreError::NotFound {
                 resource: short_resource(resource),
@@ -258,7 +313,13 @@ impl Store {
         };
         state.resource_version += 1;
         object["metadata"]["resourceVersion"] = json!(state.resource_version.to_string());
-        self.publish(&mut state, EventType::Deleted, resource, namespace, object.clone());
+        self.publish(
+            &mut state,
+            EventType::Deleted,
+            resource,
+            namespace,
+            object.clone(),
+        );
         Ok(object)
     }
 
@@ -284,7 +345,14 @@ impl Store {
         Some((missed, receiver))
     }
 
-    fn publish(&self, state: &mut State, kind: EventType, resource: &str, namespace: &str, object: Value) {
+    fn publish(
+        &self,
+        state: &mut State,
+        kind: EventType,
+        resource: &str,
+        namespace: &str,
+        object: Value,
+    ) {
         let event = Arc::new(Event {
             resource_version: state.resource_version,
             kind,
@@ -312,7 +380,11 @@ fn finish_update(state: &mut State, old: &Value, mut object: Value) -> Value {
     }
     let generation = old["metadata"]["generation"].as_i64();
     if let Some(generation) = generation {
-        let next = if spec_changed(old, &object) { generation + 1 } else { generation };
+        let next = if spec_changed(old, &object) {
+            generation + 1
+        } else {
+            generation
+        };
         object["metadata"]["generation"] = json!(next);
     }
     object["metadata"]["resourceVersion"] = json!(state.resource_version.to_string());
@@ -348,26 +420,36 @@ mod tests {
     #[test]
     fn update_with_stale_resource_version_conflicts() {
         let store = Store::new();
-        let created = store.create("apps/v1/deployments", "ns", deployment("a", 1)).unwrap();
+        let created = store
+            .create("apps/v1/deployments", "ns", deployment("a", 1))
+            .unwrap();
         let mut first = created.clone();
         first["spec"]["replicas"] = json!(2);
         store.update("apps/v1/deployments", "ns", first).unwrap();
         let mut stale = created;
         stale["spec"]["replicas"] = json!(3);
-        let err = store.update("apps/v1/deployments", "ns", stale).unwrap_err();
+        let err = store
+            .update("apps/v1/deployments", "ns", stale)
+            .unwrap_err();
         assert!(matches!(err, StoreError::Conflict { .. }));
     }
 
     #[test]
     fn generation_counts_spec_changes_only() {
         let store = Store::new();
-        store.create("apps/v1/deployments", "ns", deployment("a", 1)).unwrap();
+        store
+            .create("apps/v1/deployments", "ns", deployment("a", 1))
+            .unwrap();
         let after_status = store
-            .modify("apps/v1/deployments", "ns", "a", |d| d["status"] = json!({"replicas": 1}))
+            .modify("apps/v1/deployments", "ns", "a", |d| {
+                d["status"] = json!({"replicas": 1})
+            })
             .unwrap();
         assert_eq!(after_status["metadata"]["generation"], 1);
         let after_spec = store
-            .modify("apps/v1/deployments", "ns", "a", |d| d["spec"]["replicas"] = json!(4))
+            .modify("apps/v1/deployments", "ns", "a", |d| {
+                d["spec"]["replicas"] = json!(4)
+            })
             .unwrap();
         assert_eq!(after_spec["metadata"]["generation"], 2);
     }
@@ -376,7 +458,9 @@ mod tests {
     fn watch_from_replays_missed_events() {
         let store = Store::new();
         let start = store.resource_version();
-        store.create("apps/v1/deployments", "ns", deployment("a", 1)).unwrap();
+        store
+            .create("apps/v1/deployments", "ns", deployment("a", 1))
+            .unwrap();
         store.delete("apps/v1/deployments", "ns", "a").unwrap();
         let (missed, _rx) = store.watch_from(start).unwrap();
         let kinds: Vec<EventType> = missed.iter().map(|e| e.kind).collect();

@@ -99,6 +99,13 @@ fn lock_of_killed_holder_expires_and_queue_proceeds() {
     // the queued request takes it.
     next.expect("lock namespace:butterfly taken", STEP_TIMEOUT);
     next.expect("done: plato scaled from 2 to 3", STEP_TIMEOUT);
+    // The sweep notices the dead holder's unfinished procedure and reports
+    // the state it left synapse in.
+    next.expect(
+        &format!("[{held}] FAILED: request {held} was interrupted"),
+        STEP_TIMEOUT,
+    );
+    next.expect("synapse now wants 4 replicas", STEP_TIMEOUT);
     next.finish(STEP_TIMEOUT);
     assert_eq!(replicas(&kubesim, "plato"), "3");
 }

@@ -1,5 +1,6 @@
-//! Announces pending requests that expired without a decision, so the
-//! thread shows that nothing will happen and the audit log says why.
+//! The periodic sweep: announces pending requests that expired without a
+//! decision, so the thread shows that nothing will happen and the audit log
+//! says why, and reports procedures left unfinished by a bot that died.
 
 use std::time::Duration;
 
@@ -9,8 +10,8 @@ use crate::coordination::{AuditEntry, AuditKind, unix_now_ms};
 /// Interval between two sweeps for expired requests.
 pub const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Sweeps for expired requests every `interval` until the task is aborted.
-/// Sweep failures (Redis down) are logged once per outage and retried.
+/// Sweeps every `interval` until the task is aborted. Sweep failures
+/// (Redis down) are logged once per outage and retried.
 pub async fn sweep_expired(engine: Engine, replies: Replies, interval: Duration) {
     let mut failing = false;
     loop {
@@ -31,6 +32,9 @@ pub async fn sweep_expired(engine: Engine, replies: Replies, interval: Duration)
                 continue;
             }
         };
+        if let Err(error) = super::recovery::report_interrupted(&engine, &replies).await {
+            tracing::warn!(%error, "check for interrupted procedures failed");
+        }
         for request in expired {
             let entry = AuditEntry {
                 at_ms: unix_now_ms(),
@@ -51,7 +55,11 @@ pub async fn sweep_expired(engine: Engine, replies: Replies, interval: Duration)
                 request.approvals.len(),
                 request.approvals_needed
             );
-            let reply = Reply::new(&request.channel, Some(request.id.clone()), ReplyBody::Text(text));
+            let reply = Reply::new(
+                &request.channel,
+                Some(request.id.clone()),
+                ReplyBody::Text(text),
+            );
             send(&replies, reply).await;
         }
     }

@@ -10,6 +10,7 @@ mod decide;
 mod execute;
 pub mod expiry;
 mod info;
+pub mod recovery;
 mod scale;
 
 use std::sync::Arc;
@@ -149,6 +150,7 @@ impl Engine {
             request.id = %request.trace_id,
             user = %request.user,
             channel = %request.channel,
+            service = tracing::field::Empty,
         );
         async {
             if let Err(error) = self.dispatch(&request, &replies).await {

@@ -111,7 +111,7 @@ pub(super) async fn request(
         }
     };
 
-    let nodes = cluster.node_capacity().await?;
+    let capacity = cluster.node_capacity().await?;
     let pod_labels = workload
         .selector
         .split(',')
@@ -155,7 +155,7 @@ pub(super) async fn request(
             .map(|h| preview::hpa_note(&service.name, h, target)),
         cpu_delta_millis: cpu_delta,
         memory_delta_bytes: memory_delta,
-        fit: preview::fit(&nodes, &workload, workload.desired, target),
+        fit: preview::fit(&capacity, &workload, workload.desired, target),
         pdb: preview::pdb_notes(&pdbs, workload.desired, target),
         lock: lock_text,
         approvals_needed: decision.approvals_needed,

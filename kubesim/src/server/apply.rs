@@ -3,8 +3,8 @@
 //! The applied configuration is merged into the stored object like a JSON
 //! merge patch, the object is created when absent, and the field manager is
 //! recorded in `metadata.managedFields` with the fields it set.
-//! NOTE: field ownership is recorded but not enforced: applies by different
-//! managers never conflict, whatever `force` says.
+//! NOTE: field ownership is recorded but not enforced, so applies by
+//! different managers never conflict, with or without `force=true`.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -75,7 +75,8 @@ pub fn apply(
     Ok(axum::Json(updated).into_response())
 }
 
-/// The `fieldManager` parameter, which server-side apply requires (422).
+/// Reads the `fieldManager` parameter, which server-side apply requires (422
+/// when missing).
 pub fn field_manager(params: &Params) -> Result<String, ApiError> {
     if let Some(manager) = params.non_empty("fieldManager") {
         return Ok(manager.to_string());

@@ -101,7 +101,7 @@ pub enum ApiError {
     #[error("{0}")]
     MethodNotAllowed(String),
     #[error("{0}")]
-    NotAcceptable(String),
+    ServiceUnavailable(String),
     /// A watch resumed from a resourceVersion older than the kept history.
     /// `current` is the store's resourceVersion at the time.
     #[error("too old resource version: {requested} ({current})")]
@@ -113,8 +113,6 @@ pub enum ApiError {
         message: String,
         subject: Subject,
     },
-    #[error("{0}")]
-    Internal(String),
 }
 
 impl ApiError {
@@ -234,10 +232,9 @@ impl ApiError {
             Self::BadRequest(_) => 400,
             Self::UnsupportedMediaType(_) => 415,
             Self::MethodNotAllowed(_) => 405,
-            Self::NotAcceptable(_) => 406,
+            Self::ServiceUnavailable(_) => 503,
             Self::Expired { .. } => 410,
             Self::Injected { code, .. } => *code,
-            Self::Internal(_) => 500,
         }
     }
 
@@ -251,10 +248,9 @@ impl ApiError {
             Self::BadRequest(_) => "BadRequest",
             Self::UnsupportedMediaType(_) => "UnsupportedMediaType",
             Self::MethodNotAllowed(_) => "MethodNotAllowed",
-            Self::NotAcceptable(_) => "NotAcceptable",
+            Self::ServiceUnavailable(_) => "ServiceUnavailable",
             Self::Expired { .. } => "Expired",
             Self::Injected { code, .. } => reason_for_code(*code),
-            Self::Internal(_) => "InternalError",
         }
     }
 

@@ -8,9 +8,9 @@
 //! which clients take as the stream being open. SPDY is not supported: a
 //! request without a WebSocket upgrade gets 400.
 //!
-//! NOTE: v4 has no stdin close signal; a v4 client with stdin ends its input
-//! by closing the connection, after which the output cannot be sent. kubectl
-//! 1.30+ and kube-rs 5 negotiate v5.
+//! NOTE: v4 has no stdin close signal. A v4 client with stdin ends its input
+//! by closing the connection, so the output cannot be sent after it. kubectl
+//! 1.32 and kube-rs 5 both negotiate v5.
 
 use std::time::Duration;
 
@@ -105,6 +105,7 @@ pub async fn start(
             PROTOCOLS.join(", ")
         )));
     };
+
     let command = params.all("command");
     if command.is_empty() {
         return Err(ApiError::BadRequest(
@@ -119,6 +120,7 @@ pub async fn start(
             "you must specify at least 1 of stdin, stdout, stderr".into(),
         ));
     }
+
     let pod = read::fetch(app, target)?;
     let container = choose_container(&pod, params.non_empty("container"))?;
     let phase = pod["status"]["phase"].as_str().unwrap_or("Pending");
@@ -127,6 +129,7 @@ pub async fn start(
             "cannot exec into a container in a pod that is not running; current phase is {phase}"
         )));
     }
+
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &())
         .await
         .map_err(|_| upgrade_required())?;

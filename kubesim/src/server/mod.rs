@@ -12,7 +12,7 @@
 mod admin;
 mod apply;
 mod discovery;
-pub mod error;
+mod error;
 mod exec;
 mod patching;
 mod pod;

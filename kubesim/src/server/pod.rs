@@ -127,14 +127,10 @@ pub fn proxy(app: &AppState, target: &Target, method: &Method) -> Result<Respons
         Some(text) => resolve_port(&pod, text)?,
     };
     if phase(&pod) != "Running" {
-        return Err(ApiError::Injected {
-            code: 503,
-            message: format!(
-                "error trying to reach service: pod {} is not running",
-                target.name_or_empty()
-            ),
-            subject: Default::default(),
-        });
+        return Err(ApiError::ServiceUnavailable(format!(
+            "error trying to reach service: pod {} is not running",
+            target.name_or_empty()
+        )));
     }
     let (status, body) = app.programs.proxy_get(
         &app.cluster,

@@ -166,7 +166,7 @@ impl Params {
     }
 }
 
-/// The rendering of objects a request asks for through its Accept header.
+/// The rendering of objects that a request selects with its Accept header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Representation {
     /// The objects themselves.

@@ -22,9 +22,9 @@ pub(super) enum ListStrategy {
 const CONTAINER_LISTS: &[&str] = &["containers", "initContainers", "ephemeralContainers"];
 
 /// Returns the strategy of the list `field` of kind `kind`. `parents` contains
-/// the object keys from the root down to the object containing `field`;
-/// list elements add no entry, so the `env` of a container has the parents
-/// `spec.template.spec.containers` in a Deployment.
+/// the object keys from the root down to the object containing `field`.
+/// List elements add no entry, so the `env` of a Deployment's container has
+/// the parents `spec.template.spec.containers`.
 pub(super) fn list_strategy(kind: &str, parents: &[String], field: &str) -> ListStrategy {
     use ListStrategy::{Atomic, Keyed, Set};
 

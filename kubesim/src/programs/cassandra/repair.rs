@@ -69,6 +69,7 @@ pub(super) fn repair(ctx: &Context, ring: &mut Ring, pod: &PodView, args: &[Stri
         let counter = ring.repair_commands.entry(pod.name.clone()).or_insert(0);
         *counter += 1;
         let command = *counter;
+        let started = at;
         let ranges = if options.primary_range {
             NUM_TOKENS
         } else {
@@ -93,7 +94,8 @@ pub(super) fn repair(ctx: &Context, ring: &mut Ring, pod: &PodView, args: &[Stri
             "{} Repair completed successfully\n",
             timestamp(at)
         ));
-        let seconds = (at - ctx.now).num_seconds().max(1);
+        // nodetool times each repair command from its own start.
+        let seconds = (at - started).num_seconds().max(1);
         out.push_str(&format!(
             "{} Repair command #{command} finished in {seconds} second{}\n",
             timestamp(at + TimeDelta::milliseconds(4)),

@@ -242,6 +242,11 @@ fn repair_prints_progress_per_keyspace() {
     assert_eq!(output.matches("Repair session ").count(), 12, "{output}");
     assert!(output.contains("Repair command #1 finished in "));
     assert!(output.contains("Repair command #4 finished in "));
+    // Each command reports its own duration: three sessions of 1.35 s.
+    assert!(
+        output.contains("Repair command #4 finished in 4 seconds"),
+        "{output}"
+    );
 
     let single = stdout_of(exec(
         &programs,

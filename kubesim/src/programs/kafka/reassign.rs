@@ -198,6 +198,9 @@ fn parse_broker_list(options: &Options, live: &BTreeSet<u32>) -> Result<Vec<u32>
     Ok(brokers)
 }
 
+/// A partition with its current and proposed replicas.
+type Move = (TopicPartition, Vec<u32>, Vec<u32>);
+
 /// Spreads the replicas of `topic` round-robin over `brokers`, keeping each
 /// partition's replication factor. Returns each partition with its current
 /// and proposed replicas.
@@ -206,7 +209,7 @@ fn propose(
     cluster: &KafkaCluster,
     topic: &str,
     brokers: &[u32],
-) -> Result<Vec<(TopicPartition, Vec<u32>, Vec<u32>)>, ExecOutput> {
+) -> Result<Vec<Move>, ExecOutput> {
     let partitions = cluster.partitions_of(topic);
     if partitions.is_empty() {
         return Err(error(format!("Topic {topic} not found")));

@@ -1,0 +1,342 @@
+//! The engine's request path against an in-process kubesim and a real
+//! `redis-server`: concurrency of approvals, expiry, freeze, dry-run
+//! rejection, change since preview, rollout timeout and resource fit.
+
+use std::time::Duration;
+
+use commands::cluster::Cluster;
+use commands::config::Config;
+use commands::coordination::Coordinator;
+use commands::coordination::testing::RedisServer;
+use commands::engine::{Engine, Reply, ReplyBody, Request};
+use commands::identity::{Identity, Platform, Principal};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, Patch, PatchParams};
+use kubesim::Sim;
+use kubesim::cluster::{ErrorRule, Timing};
+use tokio::sync::mpsc;
+
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn config() -> Config {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/config/butterfly.yaml"
+    );
+    let mut config = Config::load(std::path::Path::new(path)).expect("shipped config is valid");
+    config.policy.lock_ttl = Duration::from_secs(3);
+    config.policy.cooldown_per_service = Duration::from_millis(100);
+    config.policy.rollout_timeout = Duration::from_secs(30);
+    config.policy.rate_limit.requests = 1000;
+    for n in 1..=50 {
+        let approver = Identity::new(Platform::Console, &format!("approver{n}"));
+        config.roles.approvers.push(Principal::User(approver));
+    }
+    config
+}
+
+fn request(user: &str, text: &str) -> Request {
+    Request {
+        trace_id: format!("test-{user}"),
+        delivery_id: None,
+        user: Identity::new(Platform::Console, user),
+        roles: Vec::new(),
+        display_name: user.to_string(),
+        channel: "test".to_string(),
+        text: text.to_string(),
+    }
+}
+
+/// One engine on its own Redis connection: a stand-in for a bot replica.
+async fn replica(sim: &Sim, redis: &RedisServer, config: Config, name: &str) -> Engine {
+    let coordinator = Coordinator::redis(&redis.url(), "scalebot:")
+        .await
+        .expect("connect to redis");
+    let client = sim.client().expect("kube client");
+    Engine::new(config, coordinator, Cluster::new(client), name.to_string())
+}
+
+fn drain(receiver: &mut mpsc::Receiver<Reply>) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    while let Ok(reply) = receiver.try_recv() {
+        replies.push(reply);
+    }
+    replies
+}
+
+fn texts(replies: &[Reply]) -> String {
+    replies
+        .iter()
+        .map(|r| match &r.body {
+            ReplyBody::Text(t) | ReplyBody::Error(t) | ReplyBody::Progress(t) => t.clone(),
+            ReplyBody::Preview { request_id, impact } => {
+                format!(
+                    "preview {request_id}: {} → {} ({})",
+                    impact.current,
+                    impact.target,
+                    impact.fit_text()
+                )
+            }
+            ReplyBody::Result {
+                succeeded, summary, ..
+            } => format!("result {succeeded}: {summary}"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Sends `text` and returns the id of the preview it produced.
+async fn preview(engine: &Engine, user: &str, text: &str) -> String {
+    let (sender, mut receiver) = mpsc::channel(64);
+    engine.handle(request(user, text), sender).await;
+    let replies = drain(&mut receiver);
+    replies
+        .iter()
+        .find_map(|r| match &r.body {
+            ReplyBody::Preview { request_id, .. } => Some(request_id.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no preview for {text:?}: {}", texts(&replies)))
+}
+
+async fn replicas(sim: &Sim, name: &str) -> i32 {
+    let api: Api<Deployment> = Api::namespaced(sim.client().expect("client"), "butterfly");
+    api.get(name)
+        .await
+        .expect("deployment")
+        .spec
+        .and_then(|s| s.replicas)
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_approvals_execute_once() {
+    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
+    let redis = RedisServer::start();
+    let first = replica(&sim, &redis, config(), "replica-a").await;
+    let second = replica(&sim, &redis, config(), "replica-b").await;
+    let id = preview(&first, "oncall", "scale synapse 4").await;
+
+    let (sender, mut receiver) = mpsc::channel(1024);
+    let mut tasks = Vec::new();
+    for n in 1..=50 {
+        let engine = if n % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        let sender = sender.clone();
+        let text = format!("approve {id}");
+        tasks.push(tokio::spawn(async move {
+            engine
+                .handle(request(&format!("approver{n}"), &text), sender)
+                .await;
+        }));
+    }
+    for task in tasks {
+        task.await.expect("approval task");
+    }
+    assert!(first.wait_idle(IDLE_TIMEOUT).await);
+    assert!(second.wait_idle(IDLE_TIMEOUT).await);
+    let replies = drain(&mut receiver);
+    let all = texts(&replies);
+
+    let results = replies
+        .iter()
+        .filter(|r| matches!(r.body, ReplyBody::Result { .. }))
+        .count();
+    assert_eq!(results, 1, "exactly one execution:\n{all}");
+    assert_eq!(all.matches("is already approved").count(), 49, "{all}");
+    assert!(
+        all.contains("result true: synapse scaled from 3 to 4"),
+        "{all}"
+    );
+    assert_eq!(replicas(&sim, "synapse").await, 4);
+
+    let audit = first
+        .coordinator()
+        .read_audit(Some("synapse"), 100)
+        .await
+        .expect("audit");
+    let started = audit
+        .iter()
+        .filter(|e| e.kind == commands::coordination::AuditKind::Started)
+        .count();
+    assert_eq!(started, 1, "{audit:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_after_expiry_changes_nothing() {
+    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
+    let redis = RedisServer::start();
+    let mut config = config();
+    config.policy.approval_expiry = Duration::from_millis(500);
+    let engine = replica(&sim, &redis, config, "replica").await;
+    let id = preview(&engine, "oncall", "scale synapse 4").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let (sender, mut receiver) = mpsc::channel(64);
+    engine
+        .handle(request("sre", &format!("approve {id}")), sender)
+        .await;
+    assert!(engine.wait_idle(IDLE_TIMEOUT).await);
+    let all = texts(&drain(&mut receiver));
+    assert!(all.contains("expired"), "{all}");
+    assert_eq!(replicas(&sim, "synapse").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freeze_limits_requests_to_admins_with_two_approvals() {
+    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
+    let redis = RedisServer::start();
+    let engine = replica(&sim, &redis, config(), "replica").await;
+    let (sender, mut receiver) = mpsc::channel(64);
+
+    engine
+        .handle(request("oncall", "freeze incident 42"), sender.clone())
+        .await;
+    let reply = texts(&drain(&mut receiver));
+    assert!(
+        reply.contains("may not do this"),
+        "non-admin freeze: {reply}"
+    );
+
+    engine
+        .handle(request("lead", "freeze incident 42"), sender.clone())
+        .await;
+    drain(&mut receiver);
+    engine
+        .handle(request("oncall", "scale synapse 4"), sender.clone())
+        .await;
+    let reply = texts(&drain(&mut receiver));
+    assert!(reply.contains("frozen"), "requester during freeze: {reply}");
+
+    let id = preview(&engine, "lead", "scale synapse 4").await;
+    engine
+        .handle(request("sre", &format!("approve {id}")), sender.clone())
+        .await;
+    let reply = texts(&drain(&mut receiver));
+    assert!(
+        reply.contains("approval 1 of 2"),
+        "first approval during freeze: {reply}"
+    );
+    assert_eq!(replicas(&sim, "synapse").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_rejection_creates_no_request() {
+    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
+    let redis = RedisServer::start();
+    let engine = replica(&sim, &redis, config(), "replica").await;
+    sim.cluster().faults.with(|plan| {
+        plan.errors.push(ErrorRule {
+            verb: "patch".to_string(),
+            path_contains: "deployments/synapse/scale".to_string(),
+            status: 403,
+            remaining: Some(1),
+        });
+    });
+    let (sender, mut receiver) = mpsc::channel(64);
+    engine
+        .handle(request("oncall", "scale synapse 4"), sender.clone())
+        .await;
+    let reply = texts(&drain(&mut receiver));
+    assert!(reply.contains("in a dry run"), "{reply}");
+    assert!(reply.contains("403"), "{reply}");
+    let pending = engine.coordinator().list_pending().await.expect("pending");
+    assert!(pending.is_empty(), "{pending:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_since_preview_stops_the_procedure() {
+    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
+    let redis = RedisServer::start();
+    let engine = replica(&sim, &redis, config(), "replica").await;
+    let id = preview(&engine, "oncall", "scale synapse 4").await;
+
+    let api: Api<Deployment> = Api::namespaced(sim.client().expect("client"), "butterfly");
+    let patch = Patch::Merge(serde_json::json!({"spec": {"replicas": 5}}));
+    api.patch_scale("synapse", &PatchParams::default(), &patch)
+        .await
+        .expect("scale by hand");
+
+    let (sender, mut receiver) = mpsc::channel(64);
+    engine
+        .handle(request("sre", &format!("approve {id}")), sender)
+        .await;
+    assert!(engine.wait_idle(IDLE_TIMEOUT).await);
+    let all = texts(&drain(&mut receiver));
+    assert!(all.contains("changed since the preview"), "{all}");
+    assert_eq!(replicas(&sim, "synapse").await, 5);
+    let locks = engine.coordinator().list_locks().await.expect("locks");
+    assert!(locks.is_empty(), "lock left behind: {locks:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_timeout_reports_state_and_releases_lock() {
+    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
+    let redis = RedisServer::start();
+    let mut config = config();
+    config.policy.rollout_timeout = Duration::from_secs(2);
+    let engine = replica(&sim, &redis, config, "replica").await;
+    sim.cluster().faults.with(|plan| {
+        plan.never_ready_apps.insert("synapse".to_string());
+    });
+    let id = preview(&engine, "oncall", "scale synapse 4").await;
+    let (sender, mut receiver) = mpsc::channel(256);
+    engine
+        .handle(request("sre", &format!("approve {id}")), sender)
+        .await;
+    assert!(engine.wait_idle(IDLE_TIMEOUT).await);
+    let replies = drain(&mut receiver);
+    let all = texts(&replies);
+    assert!(all.contains("result false"), "{all}");
+    assert!(all.contains("did not finish within 2s"), "{all}");
+    assert!(all.contains("4 desired, 3 ready"), "{all}");
+    let locks = engine.coordinator().list_locks().await.expect("locks");
+    assert!(locks.is_empty(), "lock left behind: {locks:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_reports_pods_that_do_not_fit() {
+    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
+    let redis = RedisServer::start();
+    let engine = replica(&sim, &redis, config(), "replica").await;
+    let api: Api<Deployment> = Api::namespaced(sim.client().expect("client"), "butterfly");
+    for (name, count) in [("capsule", 12), ("odyssey-core", 15)] {
+        let patch = Patch::Merge(serde_json::json!({"spec": {"replicas": count}}));
+        api.patch_scale(name, &PatchParams::default(), &patch)
+            .await
+            .expect("fill the nodes");
+    }
+    // Wait until the controllers have created the pods, scheduled or not.
+    for _ in 0..100 {
+        let mut created = true;
+        for name in ["capsule", "odyssey-core"] {
+            let status = api
+                .get(name)
+                .await
+                .expect("deployment")
+                .status
+                .unwrap_or_default();
+            created &= status.replicas
+                == api
+                    .get(name)
+                    .await
+                    .expect("deployment")
+                    .spec
+                    .and_then(|s| s.replicas);
+        }
+        if created {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (sender, mut receiver) = mpsc::channel(64);
+    engine
+        .handle(request("oncall", "scale perception 15"), sender)
+        .await;
+    let all = texts(&drain(&mut receiver));
+    assert!(all.contains("does NOT fit"), "{all}");
+    assert!(all.contains("insufficient cpu"), "{all}");
+}
