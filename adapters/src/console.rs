@@ -16,8 +16,14 @@ pub const REPLY_QUEUE: usize = 256;
 /// Channel name that console requests carry, for audit and locks.
 pub const CHANNEL: &str = "console";
 
-/// Maximum time to wait for running procedures once input has ended.
+/// Maximum time to wait for running procedures once input has ended. A
+/// rollout may take minutes, and a pipe closing is no reason to cut it.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// Maximum time to wait for running procedures after a shutdown signal.
+/// Procedures still running then lose their lock with its TTL and are
+/// reported as interrupted by the next bot that starts.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Splits `oncall: scale synapse 4` into the user and the text. The user
 /// name is letters, digits, `.`, `_` and `-`.
@@ -41,12 +47,15 @@ pub fn parse_line(line: &str) -> Result<(String, String), String> {
     Ok((user.to_string(), text.trim().to_string()))
 }
 
-/// Reads requests from `input` until it ends, writing replies to `output`.
-pub async fn run<R, W>(engine: Engine, input: R, output: W) -> std::io::Result<()>
+/// Reads requests from `input` until it ends or `shutdown` resolves,
+/// writing replies to `output`, then waits for running procedures.
+pub async fn run<R, W, S>(engine: Engine, input: R, output: W, shutdown: S) -> std::io::Result<()>
 where
     R: AsyncBufRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
+    S: std::future::Future<Output = ()>,
 {
+    tokio::pin!(shutdown);
     let (sender, receiver) = mpsc::channel(REPLY_QUEUE);
     let printer = tokio::spawn(print_replies(receiver, output));
     let sweeper = tokio::spawn(commands::engine::expiry::sweep_expired(
@@ -63,7 +72,17 @@ where
 
     let mut lines = input.lines();
     let mut sequence = 0u64;
-    while let Some(line) = lines.next_line().await? {
+    let mut drain_timeout = DRAIN_TIMEOUT;
+    loop {
+        let line = tokio::select! {
+            line = lines.next_line() => line?,
+            () = &mut shutdown => {
+                tracing::info!("shutdown requested: no new requests, waiting for running procedures");
+                drain_timeout = SHUTDOWN_GRACE;
+                None
+            }
+        };
+        let Some(line) = line else { break };
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
@@ -88,13 +107,13 @@ where
         }
     }
 
-    if !engine.wait_idle(DRAIN_TIMEOUT).await {
+    if !engine.wait_idle(drain_timeout).await {
         let reply = Reply::new(
             CHANNEL,
             None,
             ReplyBody::Error(format!(
-                "procedures still running after {} minutes; exiting without waiting for them",
-                DRAIN_TIMEOUT.as_secs() / 60
+                "procedures still running after {}s; exiting without waiting for them. Their locks expire with their TTL and the next bot reports them.",
+                drain_timeout.as_secs()
             )),
         );
         let _ = sender.send(reply).await;

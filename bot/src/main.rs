@@ -9,14 +9,18 @@ mod wiring;
 use clap::Parser;
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() {
     let cli = cli::Cli::parse();
     logging::init(cli.log_format, cli.command.default_log_level());
-    match cli::run(cli.command).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let code = match cli::run(cli.command).await {
+        Ok(()) => 0,
         Err(error) => {
             eprintln!("scalebot: {error:#}");
-            std::process::ExitCode::FAILURE
+            1
         }
-    }
+    };
+    // Exit here instead of returning: the runtime's shutdown would wait for
+    // the blocking thread that reads stdin, which only returns on the next
+    // input line, so a console stopped by SIGTERM would never exit.
+    std::process::exit(code);
 }

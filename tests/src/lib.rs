@@ -314,17 +314,33 @@ impl InteractiveConsole {
     /// Closes stdin and waits for the process to finish its work and exit.
     pub fn finish(mut self, timeout: Duration) -> Vec<String> {
         self.stdin.take();
+        self.wait_for_exit(timeout)
+    }
+
+    /// Waits for the process to exit on its own, with stdin still open, and
+    /// returns the transcript. Panics when it is still running at `timeout`.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Vec<String> {
         let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.child.try_wait().expect("poll console").is_some() {
-                break;
-            }
+        while self.child.try_wait().expect("poll console").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "console still running after {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
             self.transcript.push(line);
         }
         std::mem::take(&mut self.transcript)
+    }
+
+    /// Sends SIGTERM, as an orchestrator stopping the bot would.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
     }
 
     /// Kills the process at once (SIGKILL), as a crash would.

@@ -109,3 +109,34 @@ fn lock_of_killed_holder_expires_and_queue_proceeds() {
     next.finish(STEP_TIMEOUT);
     assert_eq!(replicas(&kubesim, "plato"), "3");
 }
+
+#[test]
+fn sigterm_finishes_running_procedure_then_exits() {
+    let kubesim = KubesimProcess::start("butterfly");
+    let redis = RedisServer::start();
+    let dir = TempDir::new("fault-sigterm");
+    let config = test_config(dir.path());
+    let mut console = InteractiveConsole::start(&config, &kubesim.kubeconfig, Some(&redis.url()));
+
+    console.send("oncall: scale synapse 4");
+    let id = request_id(&console.expect("preview:", STEP_TIMEOUT));
+    console.send(&format!("sre: approve {id}"));
+    console.expect("2/4 patched deployment/synapse", STEP_TIMEOUT);
+    console.terminate();
+
+    // stdin stays open: only the signal may end the console.
+    let transcript = console.wait_for_exit(STEP_TIMEOUT).join("\n");
+    assert!(
+        transcript.contains("done: synapse scaled from 3 to 4"),
+        "{transcript}"
+    );
+    assert_eq!(replicas(&kubesim, "synapse"), "4");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let locks = runtime.block_on(async {
+        let coordinator = commands::coordination::Coordinator::redis(&redis.url(), "scalebot:")
+            .await
+            .expect("connect");
+        coordinator.list_locks().await.expect("locks")
+    });
+    assert!(locks.is_empty(), "lock left after shutdown: {locks:?}");
+}

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::scale::scalable_kind;
+use super::scale::readable_kind;
 use super::{Engine, Replies, Reply, ReplyBody, Request, send};
 use crate::coordination::{AuditEntry, AuditKind, FreezeState, unix_now_ms};
 use crate::policy;
@@ -48,11 +48,11 @@ pub(super) async fn status(
         );
     }
     for service in services {
-        let Ok(kind) = scalable_kind(&service) else {
+        let Some(kind) = readable_kind(&service) else {
             let _ = writeln!(
                 out,
-                "{:<22} {} (status through chat not supported yet)",
-                service.name, service.kind
+                "{:<22} {}: replicas not readable through chat yet; use kubectl get {} {} -n {}",
+                service.name, service.kind, service.kind, service.workload, service.namespace
             );
             continue;
         };

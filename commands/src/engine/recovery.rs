@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::scale::scalable_kind;
+use super::scale::readable_kind;
 use super::{Engine, Replies, Reply, ReplyBody, send};
 use crate::coordination::{AuditEntry, AuditKind, CoordError, unix_now_ms};
 
@@ -82,7 +82,7 @@ async fn current_state(engine: &Engine, service: Option<&str>) -> String {
     let Ok(service) = engine.catalog().resolve(name) else {
         return format!("{name} is no longer in the catalog");
     };
-    let Ok(kind) = scalable_kind(service) else {
+    let Some(kind) = readable_kind(service) else {
         return format!("check {name} by hand");
     };
     match engine

@@ -31,6 +31,18 @@ pub struct ScalePayload {
     pub impact: Impact,
 }
 
+/// The workload kind whose replicas can be read through the API, for
+/// `status` and reports; `None` for kinds without a scale subresource.
+pub(crate) fn readable_kind(service: &Service) -> Option<ScalableKind> {
+    match service.kind {
+        WorkloadKind::Deployment => Some(ScalableKind::Deployment),
+        WorkloadKind::StatefulSet => Some(ScalableKind::StatefulSet),
+        WorkloadKind::Postgresql => None,
+    }
+}
+
+/// The workload kind that the chat `scale` procedure changes. Only
+/// Deployments have a procedure so far.
 pub(crate) fn scalable_kind(service: &Service) -> Result<ScalableKind, EngineError> {
     match service.kind {
         WorkloadKind::Deployment => Ok(ScalableKind::Deployment),
