@@ -32,6 +32,7 @@ pub async fn sweep_expired(engine: Engine, replies: Replies, interval: Duration)
                 continue;
             }
         };
+        engine.forget_idle_users();
         if let Err(error) = super::recovery::report_interrupted(&engine, &replies).await {
             tracing::warn!(%error, "check for interrupted procedures failed");
         }

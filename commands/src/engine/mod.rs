@@ -22,7 +22,7 @@ use tracing::Instrument;
 use crate::catalog::Catalog;
 use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::coordination::Coordinator;
+use crate::coordination::{Coordinator, LocalLimiter};
 use crate::grammar::{self, Command};
 use crate::identity::Identity;
 use crate::preview::Impact;
@@ -34,6 +34,12 @@ pub const MAX_RUNNING_PROCEDURES: usize = 8;
 
 /// Maximum time to wait for the adapter to take a reply.
 pub const REPLY_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Messages one user may send in [`FLOOD_WINDOW`] before the process drops
+/// the rest without touching Redis or the API server. Shared per-requester
+/// limits on scale requests come from the configuration.
+pub const FLOOD_LIMIT: u32 = 30;
+pub const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 
 /// How long a platform delivery id is remembered for de-duplication. Slack
 /// retries an unacknowledged delivery within minutes; an hour covers that.
@@ -101,6 +107,7 @@ struct Inner {
     /// Identifies this process as a lock owner across replicas.
     instance: String,
     procedures: Arc<Semaphore>,
+    flood: LocalLimiter,
 }
 
 /// The shared request path. Cheap to clone.
@@ -125,6 +132,8 @@ impl Engine {
                 cluster,
                 instance,
                 procedures: Arc::new(Semaphore::new(MAX_RUNNING_PROCEDURES)),
+                flood: LocalLimiter::new(FLOOD_LIMIT, FLOOD_WINDOW)
+                    .expect("FLOOD_LIMIT and FLOOD_WINDOW are positive"),
             }),
         }
     }
@@ -167,6 +176,10 @@ impl Engine {
     }
 
     async fn dispatch(&self, request: &Request, replies: &Replies) -> Result<(), EngineError> {
+        if let Err(retry_after) = self.inner.flood.check(&request.user.to_string()) {
+            tracing::warn!(user = %request.user, "message flood: request dropped");
+            return Err(EngineError::RateLimited { retry_after });
+        }
         if let Some(delivery) = &request.delivery_id {
             let first = self
                 .inner
@@ -211,6 +224,11 @@ impl Engine {
                 instead: "use `status` for live replica counts".to_string(),
             }),
         }
+    }
+
+    /// Frees the memory of flood-limit entries of users who went quiet.
+    pub fn forget_idle_users(&self) {
+        self.inner.flood.forget_idle_keys();
     }
 
     /// Waits until no procedure runs, for at most `timeout`. Returns false
