@@ -70,19 +70,38 @@ where
         Err(error) => tracing::warn!(%error, "could not check for interrupted procedures"),
     }
 
-    let mut lines = input.lines();
+    let mut input = input;
     let mut sequence = 0u64;
     let mut drain_timeout = DRAIN_TIMEOUT;
+    let mut buffer = Vec::new();
     loop {
-        let line = tokio::select! {
-            line = lines.next_line() => line?,
+        buffer.clear();
+        let read = tokio::select! {
+            read = input.read_until(b'\n', &mut buffer) => read?,
             () = &mut shutdown => {
                 tracing::info!("shutdown requested: no new requests, waiting for running procedures");
                 drain_timeout = SHUTDOWN_GRACE;
-                None
+                0
             }
         };
-        let Some(line) = line else { break };
+        if read == 0 {
+            break;
+        }
+        // Invalid UTF-8 rejects that line only; the console keeps running
+        // because procedures may be in flight.
+        let line = match std::str::from_utf8(&buffer) {
+            Ok(line) => line.trim_end_matches(['\n', '\r']).to_string(),
+            Err(error) => {
+                let message = format!(
+                    "input line is not valid UTF-8 (invalid byte at offset {}); it was ignored",
+                    error.valid_up_to()
+                );
+                let _ = sender
+                    .send(Reply::new(CHANNEL, None, ReplyBody::Error(message)))
+                    .await;
+                continue;
+            }
+        };
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }

@@ -1,6 +1,7 @@
 //! Builds the running objects from a validated configuration.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use commands::cluster::Cluster;
@@ -22,7 +23,7 @@ pub fn embedded_config() -> anyhow::Result<Config> {
         .map_err(|errors| anyhow!("embedded configuration is invalid:\n{errors}"))
 }
 
-/// A lock owner name that differs between processes and hosts.
+/// Builds a lock owner name that differs between processes and hosts.
 fn instance_name() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "scalebot".to_string());
     format!("{host}-{}", std::process::id())
@@ -52,6 +53,33 @@ async fn kube_client(
             .context("no kubeconfig found (set --kubeconfig or KUBECONFIG)")?,
     };
     kube::Client::try_from(kube_config).context("cannot build a Kubernetes client")
+}
+
+/// Maximum time to wait for Redis at start. Without Redis the bot could
+/// only refuse every request, so it waits a while before giving up.
+const REDIS_START_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+const REDIS_RETRY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Connects to Redis, retrying while it is unavailable for at most
+/// [`REDIS_START_TIMEOUT`], with a progress line on stderr per attempt.
+async fn connect_redis(url: &str, key_prefix: &str) -> anyhow::Result<Coordinator> {
+    let deadline = tokio::time::Instant::now() + REDIS_START_TIMEOUT;
+    loop {
+        match Coordinator::redis(url, key_prefix).await {
+            Ok(coordinator) => return Ok(coordinator),
+            Err(error) if error.is_unavailable() && tokio::time::Instant::now() < deadline => {
+                eprintln!(
+                    "waiting for Redis at {}: {error}; retrying in {}s",
+                    commands::config::mask_url_password(url),
+                    REDIS_RETRY_INTERVAL.as_secs()
+                );
+                tokio::time::sleep(REDIS_RETRY_INTERVAL).await;
+            }
+            Err(error) => {
+                return Err(anyhow::Error::new(error).context("cannot set up Redis coordination"));
+            }
+        }
+    }
 }
 
 async fn run_console_with(engine: Engine) -> anyhow::Result<()> {
@@ -126,9 +154,7 @@ pub async fn run_console(
             .map(|url| url.expose().to_string())
     });
     let coordinator = match redis {
-        Some(url) => Coordinator::redis(&url, &config.redis.key_prefix)
-            .await
-            .context("cannot set up Redis coordination")?,
+        Some(url) => connect_redis(&url, &config.redis.key_prefix).await?,
         None => {
             tracing::warn!("no Redis URL: locks and approvals are local to this process");
             eprintln!(

@@ -240,7 +240,9 @@ impl Catalog {
     /// Finds a service by name or alias, ignoring case and surrounding
     /// whitespace. An unknown input returns the closest names.
     pub fn resolve(&self, input: &str) -> Result<&Service, UnknownService> {
-        let key = input.trim().to_lowercase();
+        // Chat clients quote names (`"synapse"`); the quotes are not part
+        // of the name.
+        let key = input.trim().trim_matches(['"', '\'', '`']).to_lowercase();
         if let Some(&position) = self.index.get(&key) {
             return Ok(&self.services[position]);
         }

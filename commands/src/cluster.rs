@@ -54,7 +54,10 @@ pub enum ClusterError {
         #[source]
         source: Box<kube::Error>,
     },
-    #[error("{action} on {namespace}/{name} timed out after {}s", API_TIMEOUT.as_secs())]
+    #[error(
+        "{action} on {namespace}/{name} timed out after {}s: the API server is unreachable, overloaded or throttling (kube-rs retries 429, 503 and 504 answers within that time)",
+        API_TIMEOUT.as_secs()
+    )]
     Timeout {
         action: &'static str,
         namespace: String,

@@ -58,8 +58,10 @@ pub enum EngineError {
     NotRequester { id: String, requester: String },
     #[error("you made request {id}: withdraw it with `cancel {id}`")]
     UseCancel { id: String },
-    #[error("no pending request in {channel}: name one with `approve <id>` (see `locks`)")]
-    NothingPending { channel: String },
+    #[error(
+        "no pending request in {channel} to {verb}; `locks` lists the pending requests and their ids"
+    )]
+    NothingPending { channel: String, verb: &'static str },
     #[error("several requests are pending, name one: {}", ids.join(", "))]
     AmbiguousRequest { ids: Vec<String> },
     #[error("rate limit reached: try again in {}s", retry_after.as_secs().max(1))]
@@ -73,8 +75,15 @@ pub enum EngineError {
         "changes were frozen by {by} after approval ({reason}); nothing was changed. Ask an admin to request it again."
     )]
     FrozenBeforeRun { reason: String, by: String },
-    #[error("{what} is not supported yet: {instead}")]
+    #[error("not supported yet: {what}. Instead, {instead}")]
     NotSupported { what: String, instead: String },
+    #[error(
+        "request {id} is approved but did not start: no procedure slot of this bot process became free within {}s. Make a new request.",
+        waited.as_secs()
+    )]
+    NoProcedureSlot { id: String, waited: Duration },
+    #[error("message is {bytes} bytes long; commands are at most {max} bytes. Try `help`.")]
+    MessageTooLong { bytes: usize, max: usize },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -95,7 +104,7 @@ impl From<PolicyError> for EngineError {
 }
 
 impl EngineError {
-    /// The pending request the error is about, for threading the reply.
+    /// Returns the pending request the error is about, for threading the reply.
     pub fn request_id(&self) -> Option<String> {
         match self {
             Self::Policy { request_id, .. } => request_id.clone(),

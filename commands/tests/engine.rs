@@ -340,3 +340,44 @@ async fn preview_reports_pods_that_do_not_fit() {
     assert!(all.contains("does NOT fit"), "{all}");
     assert!(all.contains("insufficient cpu"), "{all}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freeze_stops_request_waiting_for_lock() {
+    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
+    let redis = RedisServer::start();
+    let mut config = config();
+    config.policy.rollout_timeout = Duration::from_secs(3);
+    let engine = replica(&sim, &redis, config, "replica").await;
+    sim.cluster().faults.with(|plan| {
+        plan.never_ready_apps.insert("synapse".to_string());
+    });
+    let holder = preview(&engine, "oncall", "scale synapse 4").await;
+    let queued = preview(&engine, "oncall", "scale plato 3").await;
+
+    let (sender, mut receiver) = mpsc::channel(256);
+    engine
+        .handle(request("sre", &format!("approve {holder}")), sender.clone())
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    engine
+        .handle(request("sre", &format!("approve {queued}")), sender.clone())
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    engine
+        .handle(request("lead", "freeze incident 7"), sender.clone())
+        .await;
+    assert!(engine.wait_idle(IDLE_TIMEOUT).await);
+
+    let all = texts(&drain(&mut receiver));
+    assert!(
+        all.contains("queued for lock"),
+        "second request was not queued:\n{all}"
+    );
+    assert!(
+        all.contains("changes were frozen"),
+        "queued request ran during the freeze:\n{all}"
+    );
+    assert_eq!(replicas(&sim, "plato").await, 2);
+    let locks = engine.coordinator().list_locks().await.expect("locks");
+    assert!(locks.is_empty(), "lock left behind: {locks:?}");
+}

@@ -148,7 +148,12 @@ impl Drop for KubesimProcess {
 }
 
 /// Runs a command to completion with [`PROCESS_TIMEOUT`], feeding `stdin`.
-pub fn run_with_timeout(mut command: Command, stdin: Option<&str>) -> Output {
+pub fn run_with_timeout(command: Command, stdin: Option<&str>) -> Output {
+    run_with_timeout_bytes(command, stdin.map(str::as_bytes))
+}
+
+/// Like [`run_with_timeout`], with raw bytes on stdin (invalid UTF-8 too).
+pub fn run_with_timeout_bytes(mut command: Command, stdin: Option<&[u8]>) -> Output {
     command
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -160,24 +165,42 @@ pub fn run_with_timeout(mut command: Command, stdin: Option<&str>) -> Output {
     let mut child = command.spawn().expect("spawn process");
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("piped stdin");
-        pipe.write_all(input.as_bytes()).expect("write stdin");
+        pipe.write_all(input).expect("write stdin");
     }
+    // Drain both pipes while the process runs: a child that writes more
+    // than the pipe buffer (64 KiB on Linux) blocks until someone reads.
+    let stdout = drain(child.stdout.take().expect("piped stdout"));
+    let stderr = drain(child.stderr.take().expect("piped stderr"));
     let started = Instant::now();
-    loop {
-        if child.try_wait().expect("poll child").is_some() {
-            return child.wait_with_output().expect("collect output");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll child") {
+            break status;
         }
         if started.elapsed() > PROCESS_TIMEOUT {
             let _ = child.kill();
-            let output = child.wait_with_output().expect("collect output");
+            let _ = child.wait();
             panic!(
                 "process timed out after {PROCESS_TIMEOUT:?}\nstdout: {}\nstderr: {}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
+                String::from_utf8_lossy(&stdout.join().unwrap_or_default()),
+                String::from_utf8_lossy(&stderr.join().unwrap_or_default())
             );
         }
         std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader thread"),
+        stderr: stderr.join().expect("stderr reader thread"),
     }
+}
+
+/// Reads `pipe` to its end on a new thread.
+fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
 }
 
 /// Runs `scalebot console` with `input` on stdin until it exits.

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use commands::coordination::testing::RedisServer;
 use integration_tests::{
-    KubesimProcess, TempDir, binary, run_with_timeout, scalebot_console, test_config,
+    KubesimProcess, TempDir, binary, run_with_timeout, run_with_timeout_bytes, scalebot_console,
+    test_config,
 };
 
 fn stdout_of(output: &std::process::Output) -> String {
@@ -134,4 +135,19 @@ fn console_rejects_bad_counts_without_change() {
         "a bad line produced a preview:\n{stdout}"
     );
     assert_eq!(synapse_replicas(&kubesim), "3");
+}
+
+#[test]
+fn invalid_utf8_line_is_rejected_without_stopping() {
+    let mut command = std::process::Command::new(binary("scalebot", "scalebot"));
+    command.arg("demo");
+    let input: &[u8] = b"oncall: scale synapse 4\nsre: approve\noncall: \xff\xfe\noncall: locks\n";
+    let output = run_with_timeout_bytes(command, Some(input));
+    let stdout = stdout_of(&output);
+    assert!(output.status.success(), "demo failed: {stdout}");
+    assert!(stdout.contains("not valid UTF-8"), "{stdout}");
+    assert!(
+        stdout.contains("done: synapse scaled from 3 to 4"),
+        "procedure cut short:\n{stdout}"
+    );
 }

@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 use integration_tests::KubesimProcess;
 use serde_json::Value;
 
-const NAMESPACE: &str = "butterfly";
-
 /// Upper bound for the simulated cluster to reach a state. With kubesim's
 /// fast timing a scale settles in about a second.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,6 +35,13 @@ fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
     }
 }
 
+/// Runs `kubectl LINE`, with LINE split at whitespace, and returns stdout.
+/// Panics with stderr when kubectl fails.
+fn kubectl(kubesim: &KubesimProcess, line: &str) -> String {
+    let args: Vec<&str> = line.split_whitespace().collect();
+    kubesim.kubectl_ok(&args)
+}
+
 /// Runs kubectl, expecting it to fail, and returns its stderr.
 fn kubectl_err(kubesim: &KubesimProcess, args: &[&str]) -> String {
     let output = kubesim.kubectl(args);
@@ -53,42 +58,31 @@ fn kubectl_err(kubesim: &KubesimProcess, args: &[&str]) -> String {
 /// `-o jsonpath`.
 fn jsonpath(kubesim: &KubesimProcess, object: &str, path: &str) -> String {
     let template = format!("jsonpath={path}");
-    kubesim.kubectl_ok(&["get", object, "-n", NAMESPACE, "-o", &template])
+    kubesim.kubectl_ok(&["get", object, "-n", "butterfly", "-o", &template])
 }
 
 /// Runs `kubectl get ARGS -n butterfly -o json` and parses the output.
-fn get_json(kubesim: &KubesimProcess, args: &[&str]) -> Value {
-    let mut full = vec!["get"];
-    full.extend_from_slice(args);
-    full.extend(["-n", NAMESPACE, "-o", "json"]);
-    let text = kubesim.kubectl_ok(&full);
+fn get_json(kubesim: &KubesimProcess, args: &str) -> Value {
+    let text = kubectl(kubesim, &format!("get {args} -n butterfly -o json"));
     serde_json::from_str(&text).unwrap_or_else(|error| {
-        panic!(
-            "kubectl get {} -o json printed invalid JSON ({error}):\n{text}",
-            args.join(" ")
-        )
+        panic!("kubectl get {args} -o json printed invalid JSON ({error}):\n{text}")
     })
 }
 
-/// Runs `kubectl exec POD -n butterfly -- COMMAND` and returns its stdout;
-/// panics with stderr when the command exits non-zero.
-fn exec(kubesim: &KubesimProcess, pod: &str, command: &[&str]) -> String {
-    let mut args = vec!["exec", pod, "-n", NAMESPACE, "--"];
-    args.extend_from_slice(command);
-    kubesim.kubectl_ok(&args)
+/// Runs `kubectl exec POD -n butterfly -- COMMAND`, with COMMAND split at
+/// whitespace, and returns its stdout. Panics with stderr when the command
+/// exits non-zero.
+fn exec(kubesim: &KubesimProcess, pod: &str, command: &str) -> String {
+    kubectl(kubesim, &format!("exec {pod} -n butterfly -- {command}"))
 }
 
 /// Runs the runbook's `kubectl rollout status WORKLOAD` and checks that it
 /// reported a finished rollout.
 fn rollout_status(kubesim: &KubesimProcess, workload: &str) {
-    let output = kubesim.kubectl_ok(&[
-        "rollout",
-        "status",
-        workload,
-        "-n",
-        NAMESPACE,
-        "--timeout=60s",
-    ]);
+    let output = kubectl(
+        kubesim,
+        &format!("rollout status {workload} -n butterfly --timeout=60s"),
+    );
     // Deployments print "successfully rolled out"; StatefulSets, whose
     // rolling update has a partition (0 by default), print "partitioned
     // roll out complete".
@@ -99,11 +93,13 @@ fn rollout_status(kubesim: &KubesimProcess, workload: &str) {
 }
 
 fn scale(kubesim: &KubesimProcess, workload: &str, replicas: u32) {
-    let replicas = format!("--replicas={replicas}");
-    let output = kubesim.kubectl_ok(&["scale", workload, &replicas, "-n", NAMESPACE]);
+    let output = kubectl(
+        kubesim,
+        &format!("scale {workload} --replicas={replicas} -n butterfly"),
+    );
     assert!(
         output.trim().ends_with(" scaled"),
-        "kubectl scale {workload} {replicas} printed: {output}"
+        "kubectl scale {workload} --replicas={replicas} printed: {output}"
     );
 }
 
@@ -131,37 +127,36 @@ fn is_running_and_ready(pod: &Value) -> bool {
     pod["status"]["phase"] == "Running" && ready
 }
 
-/// Names of the pods matching `selector` that are Running and Ready, or the
-/// phases of all matching pods as the error text.
-fn ready_pods(kubesim: &KubesimProcess, selector: &str) -> Result<Vec<String>, String> {
-    let list = get_json(kubesim, &["pods", "-l", selector]);
-    let pods = items(&list);
-    let ready: Vec<String> = pods
-        .iter()
-        .filter(|p| is_running_and_ready(p))
-        .map(name_of)
-        .collect();
-    if ready.len() == pods.len() {
-        Ok(ready)
-    } else {
+/// Waits until exactly `count` pods match `selector`, all Running and
+/// Ready, and returns their names.
+fn wait_for_ready_pods(kubesim: &KubesimProcess, selector: &str, count: usize) -> Vec<String> {
+    wait_for(&format!("{count} ready pods with {selector}"), || {
+        let list = get_json(kubesim, &format!("pods -l {selector}"));
+        let pods = items(&list);
+        let ready: Vec<String> = pods
+            .iter()
+            .filter(|p| is_running_and_ready(p))
+            .map(name_of)
+            .collect();
+        if ready.len() == count && pods.len() == count {
+            return Ok(ready);
+        }
         let phases: Vec<String> = pods
             .iter()
             .map(|p| format!("{} {}", name_of(p), p["status"]["phase"]))
             .collect();
-        Err(phases.join("\n"))
-    }
+        Err(format!("{} ready of:\n{}", ready.len(), phases.join("\n")))
+    })
 }
 
-/// Waits until exactly `count` pods match `selector`, all Running and Ready.
-fn wait_for_ready_pods(kubesim: &KubesimProcess, selector: &str, count: usize) -> Vec<String> {
-    wait_for(&format!("{count} ready pods with {selector}"), || {
-        let ready = ready_pods(kubesim, selector)?;
-        if ready.len() == count {
-            Ok(ready)
-        } else {
-            Err(format!("{} ready: {ready:?}", ready.len()))
-        }
-    })
+/// Pod IPs of the pods matching `selector`.
+fn pod_ips(kubesim: &KubesimProcess, selector: &str) -> BTreeSet<String> {
+    let list = get_json(kubesim, &format!("pods -l {selector}"));
+    items(&list)
+        .iter()
+        .filter_map(|p| p["status"]["podIP"].as_str())
+        .map(str::to_string)
+        .collect()
 }
 
 /// A table as kubectl prints it. Cells are cut at the offsets where the
@@ -175,7 +170,7 @@ struct Table {
 }
 
 impl Table {
-    /// Parses `text`; blank lines before the header are skipped, as
+    /// Parses `text`; blank lines before the header are skipped, because
     /// `kafka-consumer-groups.sh` prints one.
     fn parse(text: &str) -> Self {
         let mut lines = text.lines().skip_while(|line| line.trim().is_empty());
@@ -217,7 +212,7 @@ impl Table {
         row.get(start..end).unwrap_or("").trim()
     }
 
-    /// The row whose first cell is `name`.
+    /// Returns the row whose first cell is `name`.
     fn row(&self, name: &str) -> &str {
         self.rows
             .iter()
@@ -225,7 +220,13 @@ impl Table {
             .unwrap_or_else(|| panic!("no row {name} in:\n{}", self.text))
     }
 
-    /// The first cells of all rows.
+    /// Returns the cells of `column` in all rows.
+    fn column(&self, column: &str) -> Vec<&str> {
+        self.rows.iter().map(|row| self.cell(row, column)).collect()
+    }
+
+    /// Returns the first column as a set, such as the names of the listed
+    /// objects.
     fn first_cells(&self) -> BTreeSet<String> {
         self.rows
             .iter()
@@ -256,38 +257,11 @@ fn grep<'a>(text: &'a str, first: &str, then: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// State code and address of each node row of `nodetool status`, such as
-/// `("UN", "10.244.0.4")`.
-fn nodetool_rows(status: &str) -> Vec<(String, String)> {
-    status
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let state = fields.next()?;
-            let address = fields.next()?;
-            let is_state = state.len() == 2
-                && matches!(state.as_bytes()[0], b'U' | b'D')
-                && matches!(state.as_bytes()[1], b'N' | b'L' | b'J' | b'M');
-            is_state.then(|| (state.to_string(), address.to_string()))
-        })
-        .collect()
-}
-
-/// Pod IPs of the pods matching `selector`.
-fn pod_ips(kubesim: &KubesimProcess, selector: &str) -> BTreeSet<String> {
-    let list = get_json(kubesim, &["pods", "-l", selector]);
-    items(&list)
-        .iter()
-        .filter_map(|p| p["status"]["podIP"].as_str())
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn synapse_scale_out_reaches_four_ready_pods() {
     let kubesim = KubesimProcess::start("butterfly");
 
-    let before = Table::parse(&kubesim.kubectl_ok(&["get", "deployment/synapse", "-n", NAMESPACE]));
+    let before = Table::parse(&kubectl(&kubesim, "get deployment/synapse -n butterfly"));
     assert_eq!(
         before.names(),
         ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
@@ -309,25 +283,26 @@ fn synapse_scale_out_reaches_four_ready_pods() {
         jsonpath(&kubesim, "deployment/synapse", "{.status.readyReplicas}"),
         "4"
     );
-    let after = Table::parse(&kubesim.kubectl_ok(&["get", "deployment/synapse", "-n", NAMESPACE]));
+    let after = Table::parse(&kubectl(&kubesim, "get deployment/synapse -n butterfly"));
     let row = after.row("synapse");
     assert_eq!(after.cell(row, "READY"), "4/4", "{}", after.text);
     assert_eq!(after.cell(row, "UP-TO-DATE"), "4", "{}", after.text);
     assert_eq!(after.cell(row, "AVAILABLE"), "4", "{}", after.text);
 
-    let pods =
-        Table::parse(&kubesim.kubectl_ok(&["get", "pods", "-n", NAMESPACE, "-l", "app=synapse"]));
+    let pods = Table::parse(&kubectl(&kubesim, "get pods -n butterfly -l app=synapse"));
     assert_eq!(pods.rows.len(), 4, "{}", pods.text);
-    for row in &pods.rows {
-        assert_eq!(pods.cell(row, "STATUS"), "Running", "{}", pods.text);
-        assert_eq!(pods.cell(row, "READY"), "1/1", "{}", pods.text);
+    for status in pods.column("STATUS") {
+        assert_eq!(status, "Running", "{}", pods.text);
+    }
+    for ready in pods.column("READY") {
+        assert_eq!(ready, "1/1", "{}", pods.text);
     }
 
-    // `-o wide` adds the NODE column: it must name the node each pod is
+    // `-o wide` adds the NODE column, which names the node each pod is
     // bound to.
-    let wide = Table::parse(&kubesim.kubectl_ok(&["get", "pods", "-n", NAMESPACE, "-o", "wide"]));
+    let wide = Table::parse(&kubectl(&kubesim, "get pods -n butterfly -o wide"));
     assert!(wide.names().contains(&"NODE"), "{}", wide.text);
-    let synapse = get_json(&kubesim, &["pods", "-l", "app=synapse"]);
+    let synapse = get_json(&kubesim, "pods -l app=synapse");
     for pod in items(&synapse) {
         let name = name_of(pod);
         let bound_to = pod["spec"]["nodeName"].as_str().unwrap_or("");
@@ -364,59 +339,83 @@ fn verification_after_scaling_reaches_every_pod() {
         }
     });
     assert_eq!(addresses, ips, "endpoints are the synapse pods");
-    let endpoints =
-        Table::parse(&kubesim.kubectl_ok(&["get", "endpoints", "-n", NAMESPACE, "synapse"]));
-    let shown = endpoints.cell(endpoints.row("synapse"), "ENDPOINTS");
+    let endpoints = Table::parse(&kubectl(&kubesim, "get endpoints -n butterfly synapse"));
+    let listed_endpoints = endpoints.cell(endpoints.row("synapse"), "ENDPOINTS");
     // The server-side table prints three addresses and counts the rest.
-    assert!(shown.ends_with("+ 1 more..."), "{}", endpoints.text);
+    assert!(
+        listed_endpoints.ends_with("+ 1 more..."),
+        "{}",
+        endpoints.text
+    );
 
-    let service = kubesim.kubectl_ok(&["describe", "svc", "-n", NAMESPACE, "synapse"]);
+    let service = kubectl(&kubesim, "describe svc -n butterfly synapse");
     assert_eq!(describe_field(&service, "Selector:"), "app=synapse");
     assert_eq!(describe_field(&service, "TargetPort:"), "8080/TCP");
-    assert_eq!(describe_field(&service, "Endpoints:"), shown);
+    assert_eq!(describe_field(&service, "Endpoints:"), listed_endpoints);
 
     // The runbook's health loop: `get -o name`, then curl inside each pod.
-    let names = kubesim.kubectl_ok(&[
-        "get",
-        "pods",
-        "-n",
-        NAMESPACE,
-        "-l",
-        "app=synapse",
-        "-o",
-        "name",
-    ]);
+    let names = kubectl(&kubesim, "get pods -n butterfly -l app=synapse -o name");
     let names: Vec<&str> = names.lines().collect();
     assert_eq!(names.len(), 4, "{names:?}");
     for pod in names {
         assert!(pod.starts_with("pod/"), "-o name printed {pod}");
-        let body = exec(
-            &kubesim,
-            pod,
-            &["curl", "-s", "localhost:8080/actuator/health"],
-        );
+        let body = exec(&kubesim, pod, "curl -s localhost:8080/actuator/health");
         let health: Value = serde_json::from_str(&body)
             .unwrap_or_else(|error| panic!("{pod} health is not JSON ({error}): {body}"));
         assert_eq!(health["status"], "UP", "{pod}: {body}");
     }
 
-    let top =
-        Table::parse(&kubesim.kubectl_ok(&["top", "pods", "-n", NAMESPACE, "-l", "app=synapse"]));
+    let top = Table::parse(&kubectl(&kubesim, "top pods -n butterfly -l app=synapse"));
     assert_eq!(
         top.names(),
         ["NAME", "CPU(cores)", "MEMORY(bytes)"],
         "{}",
         top.text
     );
-    let listed = get_json(&kubesim, &["pods", "-l", "app=synapse"]);
+    let listed = get_json(&kubesim, "pods -l app=synapse");
     let expected: BTreeSet<String> = items(&listed).iter().map(name_of).collect();
     assert_eq!(top.first_cells(), expected, "{}", top.text);
-    for row in &top.rows {
-        let cpu = top.cell(row, "CPU(cores)");
-        let memory = top.cell(row, "MEMORY(bytes)");
-        assert!(cpu.ends_with('m') && cpu.len() > 1, "{}", top.text);
-        assert!(memory.ends_with("Mi") && memory.len() > 2, "{}", top.text);
+    for cpu in top.column("CPU(cores)") {
+        let millicores = cpu.strip_suffix('m').and_then(|n| n.parse::<u64>().ok());
+        assert!(millicores.is_some(), "CPU {cpu:?} in:\n{}", top.text);
     }
+    for memory in top.column("MEMORY(bytes)") {
+        let mebibytes = memory
+            .strip_suffix("Mi")
+            .and_then(|n| n.parse::<u64>().ok());
+        assert!(mebibytes.is_some(), "memory {memory:?} in:\n{}", top.text);
+    }
+}
+
+/// State code and address of each node row of `nodetool status`, such as
+/// `("UN", "10.244.0.4")`.
+fn nodetool_rows(status: &str) -> Vec<(String, String)> {
+    status
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let state = fields.next()?;
+            let address = fields.next()?;
+            let is_state = state.len() == 2
+                && matches!(state.as_bytes()[0], b'U' | b'D')
+                && matches!(state.as_bytes()[1], b'N' | b'L' | b'J' | b'M');
+            is_state.then(|| (state.to_string(), address.to_string()))
+        })
+        .collect()
+}
+
+/// Waits until `nodetool status` on cassandra-0 lists `count` nodes, all
+/// Up/Normal, and returns their addresses.
+fn wait_for_normal_ring(kubesim: &KubesimProcess, count: usize) -> BTreeSet<String> {
+    wait_for(&format!("{count} Cassandra nodes UN"), || {
+        let status = exec(kubesim, "cassandra-0", "nodetool status");
+        let rows = nodetool_rows(&status);
+        if rows.len() == count && rows.iter().all(|(state, _)| state == "UN") {
+            Ok(rows.into_iter().map(|(_, address)| address).collect())
+        } else {
+            Err(status)
+        }
+    })
 }
 
 #[test]
@@ -432,43 +431,32 @@ fn cassandra_node_joins_repairs_and_decommissions() {
     let new_ip = jsonpath(&kubesim, "pod/cassandra-3", "{.status.podIP}");
     assert!(!new_ip.is_empty(), "cassandra-3 has no pod IP");
 
-    let status = exec(&kubesim, "cassandra-0", &["nodetool", "status"]);
+    let status = exec(&kubesim, "cassandra-0", "nodetool status");
     let rows = nodetool_rows(&status);
     assert_eq!(rows.len(), 4, "{status}");
-    let joined = rows.iter().find(|(_, ip)| *ip == new_ip);
+    let new_state = rows
+        .iter()
+        .find(|(_, ip)| *ip == new_ip)
+        .map(|(state, _)| state.as_str());
     assert!(
-        matches!(joined, Some((state, _)) if state == "UJ" || state == "UN"),
+        matches!(new_state, Some("UJ" | "UN")),
         "cassandra-3 ({new_ip}) is neither joining nor normal:\n{status}"
     );
     // The runbook waits until the new node shows UN before the repair.
-    wait_for("all four Cassandra nodes UN", || {
-        let status = exec(&kubesim, "cassandra-0", &["nodetool", "status"]);
-        let rows = nodetool_rows(&status);
-        if rows.len() == 4 && rows.iter().all(|(state, _)| state == "UN") {
-            Ok(())
-        } else {
-            Err(status)
-        }
-    });
+    let ring = wait_for_normal_ring(&kubesim, 4);
+    assert!(ring.contains(&new_ip), "{ring:?}");
 
-    let repair = exec(&kubesim, "cassandra-0", &["nodetool", "repair"]);
+    let repair = exec(&kubesim, "cassandra-0", "nodetool repair");
     assert!(repair.contains("Repair completed successfully"), "{repair}");
     assert!(!repair.contains("failed"), "{repair}");
 
-    exec(&kubesim, "cassandra-3", &["nodetool", "decommission"]);
-    wait_for("cassandra-3 to leave the ring", || {
-        let status = exec(&kubesim, "cassandra-0", &["nodetool", "status"]);
-        let rows = nodetool_rows(&status);
-        if rows.len() == 3 && rows.iter().all(|(_, ip)| *ip != new_ip) {
-            Ok(())
-        } else {
-            Err(status)
-        }
-    });
+    exec(&kubesim, "cassandra-3", "nodetool decommission");
+    let ring = wait_for_normal_ring(&kubesim, 3);
+    assert!(!ring.contains(&new_ip), "{ring:?}");
 
     scale(&kubesim, "statefulset/cassandra", 3);
     wait_for("cassandra-3 to be deleted", || {
-        let output = kubesim.kubectl(&["get", "pod/cassandra-3", "-n", NAMESPACE]);
+        let output = kubesim.kubectl(&["get", "pod/cassandra-3", "-n", "butterfly"]);
         if output.status.success() {
             Err(String::from_utf8_lossy(&output.stdout).to_string())
         } else {
@@ -480,18 +468,15 @@ fn cassandra_node_joins_repairs_and_decommissions() {
         jsonpath(&kubesim, "statefulset/cassandra", "{.status.readyReplicas}"),
         "3"
     );
-    let status = exec(&kubesim, "cassandra-0", &["nodetool", "status"]);
-    let rows = nodetool_rows(&status);
-    assert_eq!(rows.len(), 3, "{status}");
-    assert!(rows.iter().all(|(state, _)| state == "UN"), "{status}");
+    assert_eq!(wait_for_normal_ring(&kubesim, 3), ring);
 }
 
 #[test]
 fn hpa_max_replicas_patch_strategic_and_merge() {
     let kubesim = KubesimProcess::start("butterfly");
 
-    let hpas = Table::parse(&kubesim.kubectl_ok(&["get", "hpa", "-n", NAMESPACE]));
-    let expected: BTreeSet<String> = [
+    let hpas = Table::parse(&kubectl(&kubesim, "get hpa -n butterfly"));
+    let services = [
         "capsule",
         "nexus",
         "odyssey-core",
@@ -500,10 +485,8 @@ fn hpa_max_replicas_patch_strategic_and_merge() {
         "perception",
         "plato",
         "synapse",
-    ]
-    .iter()
-    .map(|service| format!("{service}-hpa"))
-    .collect();
+    ];
+    let expected: BTreeSet<String> = services.iter().map(|s| format!("{s}-hpa")).collect();
     assert_eq!(hpas.first_cells(), expected, "{}", hpas.text);
     let synapse = hpas.row("synapse-hpa");
     assert_eq!(hpas.cell(synapse, "MINPODS"), "2", "{}", hpas.text);
@@ -518,7 +501,7 @@ fn hpa_max_replicas_patch_strategic_and_merge() {
         "patch",
         "hpa/synapse-hpa",
         "-n",
-        NAMESPACE,
+        "butterfly",
         "-p",
         r#"{"spec":{"maxReplicas": 15}}"#,
         "-v=8",
@@ -546,7 +529,7 @@ fn hpa_max_replicas_patch_strategic_and_merge() {
         "patch",
         "hpa/capsule-hpa",
         "-n",
-        NAMESPACE,
+        "butterfly",
         "-p",
         r#"{"spec":{"maxReplicas": 15}}"#,
         "--type=merge",
@@ -564,11 +547,11 @@ fn hpa_max_replicas_patch_strategic_and_merge() {
         "4"
     );
 
-    let hpas = Table::parse(&kubesim.kubectl_ok(&["get", "hpa", "-n", NAMESPACE]));
+    let hpas = Table::parse(&kubectl(&kubesim, "get hpa -n butterfly"));
     for name in ["synapse-hpa", "capsule-hpa"] {
         assert_eq!(hpas.cell(hpas.row(name), "MAXPODS"), "15", "{}", hpas.text);
     }
-    let described = kubesim.kubectl_ok(&["describe", "hpa/synapse-hpa", "-n", NAMESPACE]);
+    let described = kubectl(&kubesim, "describe hpa/synapse-hpa -n butterfly");
     assert_eq!(describe_field(&described, "Min replicas:"), "2");
     assert_eq!(describe_field(&described, "Max replicas:"), "15");
 }
@@ -597,9 +580,9 @@ const RESOURCES_PATCH: &str = r#"
   }
 }"#;
 
-/// The `pod-template-hash` labels of the synapse pods.
+/// Lists the `pod-template-hash` labels of the synapse pods.
 fn template_hashes(kubesim: &KubesimProcess) -> BTreeSet<String> {
-    let list = get_json(kubesim, &["pods", "-l", "app=synapse"]);
+    let list = get_json(kubesim, "pods -l app=synapse");
     items(&list)
         .iter()
         .filter_map(|p| p["metadata"]["labels"]["pod-template-hash"].as_str())
@@ -610,20 +593,20 @@ fn template_hashes(kubesim: &KubesimProcess) -> BTreeSet<String> {
 #[test]
 fn vertical_resources_patch_rolls_out_synapse() {
     let kubesim = KubesimProcess::start("butterfly");
-    let before = get_json(&kubesim, &["deployment/synapse"]);
+    let before = get_json(&kubesim, "deployment/synapse");
     let old_hashes = template_hashes(&kubesim);
 
     let patched = kubesim.kubectl_ok(&[
         "patch",
         "deployment/synapse",
         "-n",
-        NAMESPACE,
+        "butterfly",
         "-p",
         RESOURCES_PATCH,
     ]);
     assert_eq!(patched.trim(), "deployment.apps/synapse patched");
 
-    let after = get_json(&kubesim, &["deployment/synapse"]);
+    let after = get_json(&kubesim, "deployment/synapse");
     let containers = after["spec"]["template"]["spec"]["containers"]
         .as_array()
         .expect("containers list");
@@ -663,7 +646,7 @@ fn vertical_resources_patch_rolls_out_synapse() {
         new_hashes.is_disjoint(&old_hashes),
         "the pods were replaced: before {old_hashes:?}, after {new_hashes:?}"
     );
-    let pods = get_json(&kubesim, &["pods", "-l", "app=synapse"]);
+    let pods = get_json(&kubesim, "pods -l app=synapse");
     for pod in items(&pods) {
         let running = &pod["spec"]["containers"][0]["resources"];
         assert_eq!(running, resources, "{}", name_of(pod));
@@ -674,9 +657,11 @@ fn vertical_resources_patch_rolls_out_synapse() {
 fn jvm_options_change_reaches_heap_log_line() {
     let kubesim = KubesimProcess::start("butterfly");
     let env_path = "{.spec.template.spec.containers[0].env}";
-    let before: Vec<Value> =
-        serde_json::from_str(&jsonpath(&kubesim, "deployment/synapse", env_path))
-            .expect("env JSON");
+    let read_env = || -> Vec<Value> {
+        let text = jsonpath(&kubesim, "deployment/synapse", env_path);
+        serde_json::from_str(&text).unwrap_or_else(|error| panic!("env {text}: {error}"))
+    };
+    let before = read_env();
 
     let output = kubesim.kubectl_ok(&[
         "set",
@@ -684,13 +669,11 @@ fn jvm_options_change_reaches_heap_log_line() {
         "deployment/synapse",
         "JAVA_OPTS=-Xms2g -Xmx4g -XX:+UseG1GC",
         "-n",
-        NAMESPACE,
+        "butterfly",
     ]);
     assert_eq!(output.trim(), "deployment.apps/synapse env updated");
 
-    let after: Vec<Value> =
-        serde_json::from_str(&jsonpath(&kubesim, "deployment/synapse", env_path))
-            .expect("env JSON");
+    let after = read_env();
     let java_opts: Vec<&Value> = after.iter().filter(|v| v["name"] == "JAVA_OPTS").collect();
     assert_eq!(java_opts.len(), 1, "{after:?}");
     assert_eq!(java_opts[0]["value"], "-Xms2g -Xmx4g -XX:+UseG1GC");
@@ -700,15 +683,15 @@ fn jvm_options_change_reaches_heap_log_line() {
             .cloned()
             .collect()
     };
-    assert_eq!(others(&after), others(&before), "other variables kept");
     assert!(others(&before).len() >= 2, "{before:?}");
+    assert_eq!(others(&after), others(&before), "other variables kept");
 
     rollout_status(&kubesim, "deployment/synapse");
     let pods = wait_for_ready_pods(&kubesim, "app=synapse", 3);
     // A pod logs its heap line a moment after it starts, so poll. Without
     // --tail, `logs -l` prints the last 10 lines of each pod.
     let heap = wait_for("a heap line from every synapse pod", || {
-        let logs = kubesim.kubectl_ok(&["logs", "-n", NAMESPACE, "-l", "app=synapse"]);
+        let logs = kubectl(&kubesim, "logs -n butterfly -l app=synapse");
         let heap: Vec<String> = grep(&logs, "heap", "")
             .into_iter()
             .map(str::to_string)
@@ -728,10 +711,9 @@ fn jvm_options_change_reaches_heap_log_line() {
 fn startup_logs_report_backend_connections() {
     let kubesim = KubesimProcess::start("butterfly");
     for (app, backend) in [("capsule", "cassandra"), ("synapse", "redis")] {
-        let selector = format!("app={app}");
         // `grep -i "BACKEND.*connected"` over `kubectl logs -l app=APP`.
         wait_for(&format!("a {backend} connected line from {app}"), || {
-            let logs = kubesim.kubectl_ok(&["logs", "-n", NAMESPACE, "-l", &selector]);
+            let logs = kubectl(&kubesim, &format!("logs -n butterfly -l app={app}"));
             if grep(&logs, backend, "connected").is_empty() {
                 Err(logs)
             } else {
@@ -754,11 +736,7 @@ fn kafka_broker_joins_and_perception_group_lists_partitions() {
     let versions = exec(
         &kubesim,
         "kafka-0",
-        &[
-            "kafka-broker-api-versions.sh",
-            "--bootstrap-server",
-            "localhost:9092",
-        ],
+        "kafka-broker-api-versions.sh --bootstrap-server localhost:9092",
     );
     // One `host:port (id: N rack: null) -> (` line per broker.
     let brokers: BTreeSet<String> = versions
@@ -773,40 +751,16 @@ fn kafka_broker_joins_and_perception_group_lists_partitions() {
     let described = exec(
         &kubesim,
         "kafka-0",
-        &[
-            "kafka-consumer-groups.sh",
-            "--bootstrap-server",
-            "localhost:9092",
-            "--describe",
-            "--group",
-            "perception-group",
-        ],
+        "kafka-consumer-groups.sh --bootstrap-server localhost:9092 --describe --group perception-group",
     );
     let group = Table::parse(&described);
-    let topics: BTreeSet<&str> = group
-        .rows
-        .iter()
-        .map(|row| group.cell(row, "TOPIC"))
-        .collect();
+    for name in group.column("GROUP") {
+        assert_eq!(name, "perception-group", "{described}");
+    }
+    let topics: BTreeSet<&str> = group.column("TOPIC").into_iter().collect();
     assert!(!topics.is_empty(), "{described}");
     for topic in topics {
-        let topic_info = exec(
-            &kubesim,
-            "kafka-0",
-            &[
-                "kafka-topics.sh",
-                "--bootstrap-server",
-                "localhost:9092",
-                "--describe",
-                "--topic",
-                topic,
-            ],
-        );
-        let partition_count: usize = topic_info
-            .split_once("PartitionCount: ")
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .and_then(|count| count.parse().ok())
-            .unwrap_or_else(|| panic!("no PartitionCount in:\n{topic_info}"));
+        let partition_count = partition_count(&kubesim, topic);
         let partitions: BTreeSet<usize> = group
             .rows
             .iter()
@@ -824,13 +778,10 @@ fn kafka_broker_joins_and_perception_group_lists_partitions() {
             "one row per partition of {topic}:\n{described}"
         );
     }
-    for row in &group.rows {
-        assert_eq!(group.cell(row, "GROUP"), "perception-group", "{described}");
-    }
     let hosts: BTreeSet<String> = group
-        .rows
+        .column("HOST")
         .iter()
-        .map(|row| group.cell(row, "HOST").trim_start_matches('/').to_string())
+        .map(|host| host.trim_start_matches('/').to_string())
         .collect();
     assert_eq!(
         hosts,
@@ -839,57 +790,85 @@ fn kafka_broker_joins_and_perception_group_lists_partitions() {
     );
 }
 
-/// Writes `content` to `path` inside `pod` with `sh -c "echo '...' > path"`,
-/// the way a runbook user creates a reassignment file. `content` must not
-/// contain a single quote.
-fn write_pod_file(kubesim: &KubesimProcess, pod: &str, path: &str, content: &str) {
-    assert!(!content.contains('\''), "{content}");
-    let script = format!("echo '{content}' > {path}");
-    exec(kubesim, pod, &["sh", "-c", &script]);
-    assert_eq!(exec(kubesim, pod, &["cat", path]).trim(), content);
+/// Runs `kafka-topics.sh --describe --topic TOPIC` in kafka-0.
+fn describe_topic(kubesim: &KubesimProcess, topic: &str) -> String {
+    exec(
+        kubesim,
+        "kafka-0",
+        &format!("kafka-topics.sh --bootstrap-server localhost:9092 --describe --topic {topic}"),
+    )
 }
 
-/// Runs `kafka-reassign-partitions.sh` in kafka-0 with `args` after the
-/// bootstrap server.
-fn reassign(kubesim: &KubesimProcess, args: &[&str]) -> String {
-    let mut command = vec![
-        "kafka-reassign-partitions.sh",
-        "--bootstrap-server",
-        "localhost:9092",
-    ];
-    command.extend_from_slice(args);
-    exec(kubesim, "kafka-0", &command)
+fn partition_count(kubesim: &KubesimProcess, topic: &str) -> usize {
+    let described = describe_topic(kubesim, topic);
+    described
+        .split_once("PartitionCount: ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no PartitionCount in:\n{described}"))
+}
+
+/// Broker ids in the `Replicas:` column of `kafka-topics.sh --describe`.
+fn replica_brokers(kubesim: &KubesimProcess, topic: &str) -> BTreeSet<String> {
+    describe_topic(kubesim, topic)
+        .lines()
+        .filter_map(|line| line.split_once("Replicas: "))
+        .filter_map(|(_, rest)| rest.split_whitespace().next())
+        .flat_map(|ids| ids.split(',').map(str::to_string).collect::<Vec<_>>())
+        .collect()
+}
+
+/// Writes `content` to `path` inside kafka-0 with `sh -c "echo '...' >
+/// path"`, the way a runbook user creates a reassignment file. `content`
+/// must not contain a single quote.
+fn write_kafka_file(kubesim: &KubesimProcess, path: &str, content: &str) {
+    assert!(!content.contains('\''), "{content}");
+    let script = format!("echo '{content}' > {path}");
+    kubesim.kubectl_ok(&[
+        "exec",
+        "kafka-0",
+        "-n",
+        "butterfly",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(
+        exec(kubesim, "kafka-0", &format!("cat {path}")).trim(),
+        content
+    );
+}
+
+/// Runs `kafka-reassign-partitions.sh --bootstrap-server localhost:9092
+/// ARGS` in kafka-0.
+fn reassign(kubesim: &KubesimProcess, args: &str) -> String {
+    exec(
+        kubesim,
+        "kafka-0",
+        &format!("kafka-reassign-partitions.sh --bootstrap-server localhost:9092 {args}"),
+    )
 }
 
 /// Generates a plan that spreads `topic` over `brokers`, writes it to
 /// `plan_file`, executes it and waits until `--verify` reports every
 /// partition complete.
 fn move_topic(kubesim: &KubesimProcess, topic: &str, brokers: &str, plan_file: &str) {
-    write_pod_file(
-        kubesim,
-        "kafka-0",
-        "/tmp/topics.json",
-        &format!(r#"{{"version":1,"topics":[{{"topic":"{topic}"}}]}}"#),
-    );
+    let topics = format!(r#"{{"version":1,"topics":[{{"topic":"{topic}"}}]}}"#);
+    write_kafka_file(kubesim, "/tmp/topics.json", &topics);
     let generated = reassign(
         kubesim,
-        &[
-            "--topics-to-move-json-file",
-            "/tmp/topics.json",
-            "--broker-list",
-            brokers,
-            "--generate",
-        ],
+        &format!("--topics-to-move-json-file /tmp/topics.json --broker-list {brokers} --generate"),
     );
     let proposal = generated
         .split_once("Proposed partition reassignment configuration")
         .and_then(|(_, rest)| rest.lines().find(|line| line.starts_with('{')))
         .unwrap_or_else(|| panic!("no proposed plan in:\n{generated}"));
-    write_pod_file(kubesim, "kafka-0", plan_file, proposal);
+    write_kafka_file(kubesim, plan_file, proposal);
 
     let executed = reassign(
         kubesim,
-        &["--reassignment-json-file", plan_file, "--execute"],
+        &format!("--reassignment-json-file {plan_file} --execute"),
     );
     assert!(
         executed.contains("Successfully started partition reassignment"),
@@ -898,7 +877,7 @@ fn move_topic(kubesim: &KubesimProcess, topic: &str, brokers: &str, plan_file: &
     wait_for(&format!("reassignment of {topic} onto {brokers}"), || {
         let verified = reassign(
             kubesim,
-            &["--reassignment-json-file", plan_file, "--verify"],
+            &format!("--reassignment-json-file {plan_file} --verify"),
         );
         let partitions = verified.matches("Reassignment of partition").count();
         let complete = verified.matches(" is complete.").count();
@@ -908,28 +887,6 @@ fn move_topic(kubesim: &KubesimProcess, topic: &str, brokers: &str, plan_file: &
             Err(verified)
         }
     });
-}
-
-/// Broker ids in the `Replicas:` column of `kafka-topics.sh --describe`.
-fn replica_brokers(kubesim: &KubesimProcess, topic: &str) -> BTreeSet<String> {
-    let described = exec(
-        kubesim,
-        "kafka-0",
-        &[
-            "kafka-topics.sh",
-            "--bootstrap-server",
-            "localhost:9092",
-            "--describe",
-            "--topic",
-            topic,
-        ],
-    );
-    described
-        .lines()
-        .filter_map(|line| line.split_once("Replicas: "))
-        .filter_map(|(_, rest)| rest.split_whitespace().next())
-        .flat_map(|ids| ids.split(',').map(str::to_string).collect::<Vec<_>>())
-        .collect()
 }
 
 #[test]
@@ -969,7 +926,7 @@ fn postgres_instances_change_only_with_merge_patch() {
     // server rejects for custom resources. -v=6 logs the response status.
     let stderr = kubectl_err(
         &kubesim,
-        &["patch", cluster, "-n", NAMESPACE, "-p", patch, "-v=6"],
+        &["patch", cluster, "-n", "butterfly", "-p", patch, "-v=6"],
     );
     assert!(stderr.contains("415 Unsupported Media Type"), "{stderr}");
     assert!(
@@ -988,7 +945,7 @@ fn postgres_instances_change_only_with_merge_patch() {
         "patch",
         cluster,
         "-n",
-        NAMESPACE,
+        "butterfly",
         "-p",
         patch,
         "--type=merge",
@@ -1041,7 +998,7 @@ fn cluster_info(info: &str, field: &str) -> String {
 fn redis_shard_joins_and_rebalances_with_empty_masters() {
     let kubesim = KubesimProcess::start("butterfly");
     let entry = "redis-0.redis.butterfly.svc.cluster.local:6379";
-    let info = exec(&kubesim, "redis-0", &["redis-cli", "cluster", "info"]);
+    let info = exec(&kubesim, "redis-0", "redis-cli cluster info");
     assert_eq!(cluster_info(&info, "cluster_state"), "ok", "{info}");
     assert_eq!(cluster_info(&info, "cluster_known_nodes"), "6", "{info}");
 
@@ -1055,46 +1012,36 @@ fn redis_shard_joins_and_rebalances_with_empty_masters() {
     let added = exec(
         &kubesim,
         "redis-0",
-        &[
-            "redis-cli",
-            "--cluster",
-            "add-node",
-            "redis-6.redis.butterfly.svc.cluster.local:6379",
-            entry,
-        ],
+        &format!(
+            "redis-cli --cluster add-node redis-6.redis.butterfly.svc.cluster.local:6379 {entry}"
+        ),
     );
     assert!(added.contains("[OK] New node added correctly."), "{added}");
     let new_ip = jsonpath(&kubesim, "pod/redis-6", "{.status.podIP}");
-    let nodes = exec(&kubesim, "redis-0", &["redis-cli", "cluster", "nodes"]);
+    let nodes = exec(&kubesim, "redis-0", "redis-cli cluster nodes");
     assert_eq!(slots_of(&nodes, &new_ip), 0, "a new master starts empty");
 
     // The runbook's rebalance leaves empty masters alone, as redis-cli does.
     let plain = exec(
         &kubesim,
         "redis-0",
-        &["redis-cli", "--cluster", "rebalance", entry],
+        &format!("redis-cli --cluster rebalance {entry}"),
     );
     assert!(plain.contains("No rebalancing needed"), "{plain}");
-    let nodes = exec(&kubesim, "redis-0", &["redis-cli", "cluster", "nodes"]);
+    let nodes = exec(&kubesim, "redis-0", "redis-cli cluster nodes");
     assert_eq!(slots_of(&nodes, &new_ip), 0, "{nodes}");
 
     let rebalanced = exec(
         &kubesim,
         "redis-0",
-        &[
-            "redis-cli",
-            "--cluster",
-            "rebalance",
-            entry,
-            "--cluster-use-empty-masters",
-        ],
+        &format!("redis-cli --cluster rebalance {entry} --cluster-use-empty-masters"),
     );
     assert!(rebalanced.contains("Moving "), "{rebalanced}");
-    let nodes = exec(&kubesim, "redis-0", &["redis-cli", "cluster", "nodes"]);
+    let nodes = exec(&kubesim, "redis-0", "redis-cli cluster nodes");
     // 16384 slots over four masters.
     assert_eq!(slots_of(&nodes, &new_ip), 4096, "{nodes}");
 
-    let info = exec(&kubesim, "redis-0", &["redis-cli", "cluster", "info"]);
+    let info = exec(&kubesim, "redis-0", "redis-cli cluster info");
     assert_eq!(cluster_info(&info, "cluster_state"), "ok", "{info}");
     assert_eq!(
         cluster_info(&info, "cluster_slots_assigned"),
@@ -1112,17 +1059,45 @@ fn millicores(quantity: &str) -> u64 {
     }
 }
 
+/// CPU requested on each node, as the scheduler counts it: the container
+/// requests of every pod bound to the node that has not finished.
+fn cpu_requested_per_node(kubesim: &KubesimProcess) -> BTreeMap<String, u64> {
+    let text = kubectl(kubesim, "get pods -A -o json");
+    let pods: Value = serde_json::from_str(&text).expect("pod list JSON");
+    let mut requested = BTreeMap::new();
+    for pod in items(&pods) {
+        let Some(node) = pod["spec"]["nodeName"].as_str() else {
+            continue;
+        };
+        if matches!(
+            pod["status"]["phase"].as_str(),
+            Some("Succeeded" | "Failed")
+        ) {
+            continue;
+        }
+        let cpu: u64 = pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["resources"]["requests"]["cpu"].as_str())
+            .map(millicores)
+            .sum();
+        *requested.entry(node.to_string()).or_default() += cpu;
+    }
+    requested
+}
+
 #[test]
 fn troubleshooting_commands_show_budgets_nodes_and_events() {
     let kubesim = KubesimProcess::start("butterfly");
 
-    let budgets = Table::parse(&kubesim.kubectl_ok(&["get", "pdb", "-n", NAMESPACE]));
+    let budgets = Table::parse(&kubectl(&kubesim, "get pdb -n butterfly"));
     assert!(
         budgets.names().contains(&"ALLOWED DISRUPTIONS"),
         "{}",
         budgets.text
     );
-    let list = get_json(&kubesim, &["pdb"]);
+    let list = get_json(&kubesim, "pdb");
     assert_eq!(budgets.rows.len(), items(&list).len(), "{}", budgets.text);
     for budget in items(&list) {
         let name = name_of(budget);
@@ -1139,33 +1114,11 @@ fn troubleshooting_commands_show_budgets_nodes_and_events() {
         "1"
     );
 
-    // Requests per node, as the scheduler counts them: every pod bound to
-    // the node that has not finished.
-    let pods: Value =
-        serde_json::from_str(&kubesim.kubectl_ok(&["get", "pods", "-A", "-o", "json"]))
-            .expect("pod list JSON");
-    let mut requested: BTreeMap<String, u64> = BTreeMap::new();
-    for pod in items(&pods) {
-        let phase = pod["status"]["phase"].as_str().unwrap_or("");
-        let Some(node) = pod["spec"]["nodeName"].as_str() else {
-            continue;
-        };
-        if phase == "Succeeded" || phase == "Failed" {
-            continue;
-        }
-        let cpu: u64 = pod["spec"]["containers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c["resources"]["requests"]["cpu"].as_str())
-            .map(millicores)
-            .sum();
-        *requested.entry(node.to_string()).or_default() += cpu;
-    }
-    let described = kubesim.kubectl_ok(&["describe", "nodes"]);
+    let requested = cpu_requested_per_node(&kubesim);
+    let described = kubectl(&kubesim, "describe nodes");
     let sections: Vec<&str> = described
         .split("\nName:")
-        .filter(|s| !s.trim().is_empty())
+        .filter(|section| !section.trim().is_empty())
         .collect();
     assert_eq!(sections.len(), requested.len(), "{described}");
     for section in sections {
@@ -1178,6 +1131,7 @@ fn troubleshooting_commands_show_budgets_nodes_and_events() {
             .split_once("Allocated resources:")
             .map(|(_, rest)| rest)
             .unwrap_or_else(|| panic!("no Allocated resources for {node}:\n{section}"));
+        // Rows such as `cpu   11250m (70%)   26 (163%)`.
         let row = |resource: &str| -> Vec<&str> {
             allocated
                 .lines()
@@ -1197,8 +1151,8 @@ fn troubleshooting_commands_show_budgets_nodes_and_events() {
         assert!(memory[2].ends_with("%)"), "{memory:?}");
     }
 
-    let events = kubesim.kubectl_ok(&["describe", "pod", "-n", NAMESPACE, "-l", "app=synapse"]);
-    let synapse = get_json(&kubesim, &["pods", "-l", "app=synapse"]);
+    let events = kubectl(&kubesim, "describe pod -n butterfly -l app=synapse");
+    let synapse = get_json(&kubesim, "pods -l app=synapse");
     assert_eq!(
         events.matches("\nEvents:").count(),
         items(&synapse).len(),
@@ -1206,14 +1160,14 @@ fn troubleshooting_commands_show_budgets_nodes_and_events() {
     );
     for pod in items(&synapse) {
         let assigned = format!(
-            "Successfully assigned {NAMESPACE}/{} to {}",
+            "Successfully assigned butterfly/{} to {}",
             name_of(pod),
             pod["spec"]["nodeName"].as_str().unwrap_or("")
         );
         assert!(events.contains(&assigned), "{assigned} in:\n{events}");
     }
 
-    let top = Table::parse(&kubesim.kubectl_ok(&["top", "nodes"]));
+    let top = Table::parse(&kubectl(&kubesim, "top nodes"));
     assert!(top.names().contains(&"CPU(cores)"), "{}", top.text);
     assert!(top.names().contains(&"MEMORY(bytes)"), "{}", top.text);
     let nodes: BTreeSet<String> = requested.keys().cloned().collect();
@@ -1229,26 +1183,26 @@ fn unschedulable_scale_reports_failed_scheduling() {
         scale(&kubesim, &format!("deployment/{deployment}"), replicas);
     }
     let pending = wait_for("a pending pod that the scheduler rejected", || {
-        let list = get_json(&kubesim, &["pods", "--field-selector=status.phase=Pending"]);
-        items(&list)
-            .iter()
-            .find(|pod| {
-                pod["status"]["conditions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|c| c["type"] == "PodScheduled" && c["reason"] == "Unschedulable")
-            })
-            .cloned()
-            .ok_or_else(|| {
+        let list = get_json(&kubesim, "pods --field-selector=status.phase=Pending");
+        let rejected = items(&list).iter().find(|pod| {
+            pod["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "PodScheduled" && c["reason"] == "Unschedulable")
+        });
+        match rejected {
+            Some(pod) => Ok(pod.clone()),
+            None => {
                 let names: Vec<String> = items(&list).iter().map(name_of).collect();
-                format!("pending pods: {names:?}")
-            })
+                Err(format!("pending pods: {names:?}"))
+            }
+        }
     });
     let name = name_of(&pending);
     assert!(pending["spec"]["nodeName"].is_null(), "{name} is bound");
 
-    let described = kubesim.kubectl_ok(&["describe", "pod", "-n", NAMESPACE, &name]);
+    let described = kubectl(&kubesim, &format!("describe pod -n butterfly {name}"));
     let events = described
         .split_once("\nEvents:")
         .map(|(_, events)| events)
@@ -1263,25 +1217,21 @@ fn unschedulable_scale_reports_failed_scheduling() {
         "{failed}"
     );
 
-    // The runbook's form: every pod of the app, then grep for Events.
+    // The runbook's form: describe every pod of the app, grep for Events.
     let app = pending["metadata"]["labels"]["app"]
         .as_str()
         .expect("app label");
-    let by_label = kubesim.kubectl_ok(&[
-        "describe",
-        "pod",
-        "-n",
-        NAMESPACE,
-        "-l",
-        &format!("app={app}"),
-    ]);
+    let by_label = kubectl(&kubesim, &format!("describe pod -n butterfly -l app={app}"));
     assert!(by_label.contains("FailedScheduling"), "{by_label}");
 }
 
 #[test]
 fn missing_deployment_reports_not_found() {
     let kubesim = KubesimProcess::start("butterfly");
-    let stderr = kubectl_err(&kubesim, &["get", "deploy", "nonexistent", "-n", NAMESPACE]);
+    let stderr = kubectl_err(
+        &kubesim,
+        &["get", "deploy", "nonexistent", "-n", "butterfly"],
+    );
     assert_eq!(
         stderr.trim(),
         r#"Error from server (NotFound): deployments.apps "nonexistent" not found"#

@@ -16,6 +16,7 @@ async fn pending_for(
     engine: &Engine,
     request: &Request,
     id: Option<String>,
+    verb: &'static str,
     exclude_own: bool,
 ) -> Result<PendingRequest, EngineError> {
     let coordinator = engine.coordinator();
@@ -48,6 +49,7 @@ async fn pending_for(
     match candidates.len() {
         0 => Err(EngineError::NothingPending {
             channel: request.channel.clone(),
+            verb,
         }),
         1 => Ok(candidates.into_iter().next().expect("one candidate")),
         _ => Err(EngineError::AmbiguousRequest {
@@ -96,7 +98,7 @@ pub(super) async fn approve(
     id: Option<String>,
     replies: &Replies,
 ) -> Result<(), EngineError> {
-    let pending = pending_for(engine, request, id, true).await?;
+    let pending = pending_for(engine, request, id, "approve", true).await?;
     let service = engine.catalog().resolve(&pending.service)?.clone();
     let requester = requester_identity(&pending)?;
     policy::check_approver(
@@ -169,7 +171,7 @@ pub(super) async fn approve(
             .await;
             Ok(())
         }
-        other => Err(outcome_error(&pending, other)),
+        other => Err(refused(engine, &pending, other).await),
     }
 }
 
@@ -180,7 +182,7 @@ pub(super) async fn reject(
     reason: Option<String>,
     replies: &Replies,
 ) -> Result<(), EngineError> {
-    let pending = pending_for(engine, request, id, true).await?;
+    let pending = pending_for(engine, request, id, "reject", true).await?;
     let service = engine.catalog().resolve(&pending.service)?.clone();
     let requester = requester_identity(&pending)?;
     if requester == request.user {
@@ -198,7 +200,9 @@ pub(super) async fn reject(
         error: e,
     })?;
     let by = request.user.to_string();
-    let reason = reason.unwrap_or_else(|| "no reason given".to_string());
+    let reason = reason
+        .map(|r| super::sanitize_text(&r))
+        .unwrap_or_else(|| "no reason given".to_string());
     let decision = Decision::Reject {
         by: by.clone(),
         reason: reason.clone(),
@@ -221,7 +225,7 @@ pub(super) async fn reject(
             .await;
             Ok(())
         }
-        other => Err(outcome_error(&pending, other)),
+        other => Err(refused(engine, &pending, other).await),
     }
 }
 
@@ -232,7 +236,7 @@ pub(super) async fn cancel(
     replies: &Replies,
 ) -> Result<(), EngineError> {
     let pending = match id {
-        Some(id) => pending_for(engine, request, Some(id), false).await?,
+        Some(id) => pending_for(engine, request, Some(id), "cancel", false).await?,
         None => {
             let own: Vec<PendingRequest> = engine
                 .coordinator()
@@ -245,6 +249,7 @@ pub(super) async fn cancel(
                 0 => {
                     return Err(EngineError::NothingPending {
                         channel: request.channel.clone(),
+                        verb: "cancel",
                     });
                 }
                 1 => own.into_iter().next().expect("one request"),
@@ -289,8 +294,25 @@ pub(super) async fn cancel(
             .await;
             Ok(())
         }
-        other => Err(outcome_error(&pending, other)),
+        other => Err(refused(engine, &pending, other).await),
     }
+}
+
+/// Audits an expiry found by this decision (the periodic sweep does not
+/// see requests that `decide` already marked expired), then turns the
+/// outcome into the error the user sees.
+async fn refused(
+    engine: &Engine,
+    pending: &PendingRequest,
+    outcome: DecisionOutcome,
+) -> EngineError {
+    if let DecisionOutcome::Expired { request } = &outcome {
+        let detail = format!("{} expired without enough approvals", request.summary);
+        if let Err(error) = audit(engine, request, AuditKind::Expired, "scalebot", detail).await {
+            tracing::warn!(%error, request.id = %request.id, "expiry not audited");
+        }
+    }
+    outcome_error(pending, outcome)
 }
 
 /// Turns the outcomes that change nothing into the error the user sees.

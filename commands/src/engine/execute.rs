@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tracing::Instrument;
 
 use super::scale::{ScalePayload, lock_scope, scalable_kind};
@@ -19,48 +19,110 @@ use crate::reply::EngineError;
 const PROGRESS_QUEUE: usize = 64;
 
 /// Spawns the execution of an approved request on the engine's bounded set
-/// of procedure slots.
+/// of procedure slots. A free slot is taken before the task starts, so
+/// `wait_idle` cannot miss a procedure that was just approved.
 pub(super) async fn spawn(engine: &Engine, pending: PendingRequest, replies: Replies) {
-    let permit = match engine.inner.procedures.clone().try_acquire_owned() {
-        Ok(permit) => permit,
-        Err(_) => {
-            let text = format!(
-                "{} procedures are already running in this bot process; {} stays approved but did not start. Ask an admin to check `locks`.",
-                super::MAX_RUNNING_PROCEDURES,
-                pending.id
-            );
-            send(
-                &replies,
-                Reply::new(
-                    &pending.channel,
-                    Some(pending.id.clone()),
-                    ReplyBody::Error(text),
-                ),
-            )
-            .await;
-            return;
-        }
-    };
+    let slot = engine.inner.procedures.clone().try_acquire_owned().ok();
     let engine = engine.clone();
     let span =
         tracing::info_span!("procedure", request.id = %pending.id, service = %pending.service);
     tokio::spawn(
         async move {
-            let _permit = permit;
-            let channel = pending.channel.clone();
-            let id = pending.id.clone();
-            if let Err(error) = run(&engine, &pending, &replies).await {
-                let text = crate::reply::describe(&error, &id);
-                record(&engine, &pending, AuditKind::Failed, text.clone(), None).await;
-                send(
-                    &replies,
-                    Reply::new(&channel, Some(id), ReplyBody::Error(text)),
-                )
-                .await;
-            }
+            let _running = RunningGuard::new(&engine, &pending.id);
+            run_with_slot(&engine, &pending, &replies, slot).await;
         }
         .instrument(span),
     );
+}
+
+/// Marks a request as running in this process while it lives, so the
+/// interrupted-procedure check never reports a procedure that is alive here.
+struct RunningGuard {
+    engine: Engine,
+    id: String,
+}
+
+impl RunningGuard {
+    fn new(engine: &Engine, id: &str) -> Self {
+        engine.running_ids().insert(id.to_string());
+        Self {
+            engine: engine.clone(),
+            id: id.to_string(),
+        }
+    }
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.engine.running_ids().remove(&self.id);
+    }
+}
+
+/// Runs the request in a procedure slot: `slot` when one was free at
+/// approval, otherwise the first that frees up within the queue's maximum
+/// wait. The slot is held until the result is reported, so `wait_idle`
+/// returns only after the last reply.
+async fn run_with_slot(
+    engine: &Engine,
+    pending: &PendingRequest,
+    replies: &Replies,
+    slot: Option<OwnedSemaphorePermit>,
+) {
+    let permit = match slot {
+        Some(permit) => permit,
+        None => match wait_for_slot(engine, pending, replies).await {
+            Ok(permit) => permit,
+            Err(error) => return report_failure(engine, pending, replies, error).await,
+        },
+    };
+    if let Err(error) = run(engine, pending, replies).await {
+        report_failure(engine, pending, replies, error).await;
+    }
+    drop(permit);
+}
+
+async fn report_failure(
+    engine: &Engine,
+    pending: &PendingRequest,
+    replies: &Replies,
+    error: EngineError,
+) {
+    let text = crate::reply::describe(&error, &pending.id);
+    record(engine, pending, AuditKind::Failed, text.clone(), None).await;
+    let reply = Reply::new(
+        &pending.channel,
+        Some(pending.id.clone()),
+        ReplyBody::Error(text),
+    );
+    send(replies, reply).await;
+}
+
+async fn wait_for_slot(
+    engine: &Engine,
+    pending: &PendingRequest,
+    replies: &Replies,
+) -> Result<OwnedSemaphorePermit, EngineError> {
+    let max_wait = engine.config().policy.queue_max_wait;
+    let line = format!(
+        "{} procedures are running in this bot process; waiting up to {}s for a free slot",
+        super::MAX_RUNNING_PROCEDURES,
+        max_wait.as_secs()
+    );
+    let reply = Reply::new(
+        &pending.channel,
+        Some(pending.id.clone()),
+        ReplyBody::Progress(line),
+    );
+    send(replies, reply).await;
+    let slots = engine.inner.procedures.clone();
+    match tokio::time::timeout(max_wait, slots.acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_closed)) => Err(EngineError::Internal("procedure slots closed".to_string())),
+        Err(_elapsed) => Err(EngineError::NoProcedureSlot {
+            id: pending.id.clone(),
+            waited: max_wait,
+        }),
+    }
 }
 
 async fn record(
@@ -138,6 +200,18 @@ async fn run(
             },
         )
         .await?;
+    // The queue wait may have been long: a freeze that began meanwhile
+    // stops a request that was approved with fewer approvals than a frozen
+    // one needs.
+    if let Some(freeze) = engine.coordinator().freeze_state().await?
+        && pending.approvals_needed < engine.config().policy.approvals.freeze
+    {
+        release(engine, &guard).await;
+        return Err(EngineError::FrozenBeforeRun {
+            reason: freeze.reason,
+            by: freeze.by,
+        });
+    }
     record(
         engine,
         pending,
@@ -187,34 +261,63 @@ async fn run(
         generation: payload.generation,
         rollout_timeout: config.rollout_timeout,
     };
-    let result = horizontal::run(
-        &engine.inner.cluster,
-        &plan,
-        &Progress::new(progress_sender),
-    )
-    .await;
+    let progress = Progress::new(progress_sender, lost.clone());
+    let result = horizontal::run(&engine.inner.cluster, &plan, &progress).await;
+    drop(progress);
     let _ = forwarder.await;
     renewal.abort();
     let lock_lost = *lost.borrow();
-    let released = engine.coordinator().release_lock(&guard).await;
 
-    let outcome = result.map_err(|error| EngineError::Procedure {
-        service: payload.service.clone(),
-        error: Box::new(error),
-    })?;
-    finish(
-        engine, pending, &payload, outcome, &guard, lock_lost, replies,
-    )
-    .await;
-    match released {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(
-            scope,
-            "lock had already expired or changed owner at release"
-        ),
-        Err(error) => tracing::warn!(%error, scope, "lock release failed; it expires with its TTL"),
+    // The result is recorded before the lock is released, so that no other
+    // process sees a released lock with an unfinished audit record.
+    match result {
+        Ok(outcome) => {
+            finish(
+                engine, pending, &payload, outcome, &guard, lock_lost, replies,
+            )
+            .await
+        }
+        Err(error) => {
+            let error = EngineError::Procedure {
+                service: payload.service.clone(),
+                error: Box::new(error),
+            };
+            let text = crate::reply::describe(&error, &pending.id);
+            record(
+                engine,
+                pending,
+                AuditKind::Failed,
+                text.clone(),
+                Some(guard.token),
+            )
+            .await;
+            send(
+                replies,
+                Reply::new(
+                    &pending.channel,
+                    Some(pending.id.clone()),
+                    ReplyBody::Error(text),
+                ),
+            )
+            .await;
+        }
     }
+    release(engine, &guard).await;
     Ok(())
+}
+
+/// Releases the lock; failures are logged because the lock then expires
+/// with its TTL.
+async fn release(engine: &Engine, guard: &LockGuard) {
+    match engine.coordinator().release_lock(guard).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(scope = %guard.scope, "lock had already expired or changed owner at release")
+        }
+        Err(error) => {
+            tracing::warn!(%error, scope = %guard.scope, "lock release failed; it expires with its TTL")
+        }
+    }
 }
 
 async fn finish(

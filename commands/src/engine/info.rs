@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use super::scale::readable_kind;
 use super::{Engine, Replies, Reply, ReplyBody, Request, send};
+use crate::catalog::Service;
 use crate::coordination::{AuditEntry, AuditKind, FreezeState, unix_now_ms};
 use crate::policy;
 use crate::reply::EngineError;
@@ -36,7 +37,6 @@ pub(super) async fn status(
         Some(name) => vec![catalog.resolve(&name)?.clone()],
         None => catalog.services().cloned().collect(),
     };
-    let cluster = &engine.inner.cluster;
     let mut out = String::new();
     if let Some(freeze) = engine.coordinator().freeze_state().await? {
         let _ = writeln!(
@@ -47,47 +47,51 @@ pub(super) async fn status(
             freeze.reason
         );
     }
-    for service in services {
-        let Some(kind) = readable_kind(&service) else {
-            let _ = writeln!(
-                out,
-                "{:<22} {}: replicas not readable through chat yet; use kubectl get {} {} -n {}",
-                service.name, service.kind, service.kind, service.workload, service.namespace
-            );
-            continue;
-        };
-        match cluster
-            .workload(kind, &service.namespace, &service.workload)
-            .await
-        {
-            Ok(w) => {
-                let hpa = match &service.hpa {
-                    Some(name) => match cluster.hpa(&service.namespace, name).await? {
-                        Some(h) => format!("hpa {}-{}", h.min, h.max),
-                        None => "hpa missing".to_string(),
-                    },
-                    None => "no hpa".to_string(),
-                };
-                let _ = writeln!(
-                    out,
-                    "{:<22} {}/{} ready, {} available, {hpa}, safe {}-{}, recommended {}-{}",
-                    service.name,
-                    w.ready,
-                    w.desired,
-                    w.available,
-                    service.safe.min,
-                    service.safe.max,
-                    service.recommended.min,
-                    service.recommended.max
-                );
-            }
-            Err(error) => {
-                let _ = writeln!(out, "{:<22} unreadable: {error}", service.name);
-            }
-        }
+    // The rows are read concurrently, so one slow read does not add up
+    // across the catalog.
+    let rows =
+        futures::future::join_all(services.iter().map(|service| status_row(engine, service))).await;
+    for row in rows {
+        let _ = writeln!(out, "{row}");
     }
     text(replies, request, out.trim_end().to_string()).await;
     Ok(())
+}
+
+async fn status_row(engine: &Engine, service: &Service) -> String {
+    let Some(kind) = readable_kind(service) else {
+        return format!(
+            "{:<22} {}: replicas not readable through chat yet; use kubectl get {} {} -n {}",
+            service.name, service.kind, service.kind, service.workload, service.namespace
+        );
+    };
+    let cluster = &engine.inner.cluster;
+    let workload = match cluster
+        .workload(kind, &service.namespace, &service.workload)
+        .await
+    {
+        Ok(workload) => workload,
+        Err(error) => return format!("{:<22} unreadable: {error}", service.name),
+    };
+    let hpa = match &service.hpa {
+        Some(name) => match cluster.hpa(&service.namespace, name).await {
+            Ok(Some(h)) => format!("hpa {}-{}", h.min, h.max),
+            Ok(None) => "hpa missing".to_string(),
+            Err(error) => format!("hpa unreadable ({error})"),
+        },
+        None => "no hpa".to_string(),
+    };
+    format!(
+        "{:<22} {}/{} ready, {} available, {hpa}, safe {}-{}, recommended {}-{}",
+        service.name,
+        workload.ready,
+        workload.desired,
+        workload.available,
+        service.safe.min,
+        service.safe.max,
+        service.recommended.min,
+        service.recommended.max
+    )
 }
 
 pub(super) async fn locks(
@@ -184,6 +188,7 @@ pub(super) async fn freeze(
     replies: &Replies,
 ) -> Result<(), EngineError> {
     policy::check_admin(engine.config(), &request.user, &request.roles)?;
+    let reason = super::sanitize_text(&reason);
     let state = FreezeState {
         reason: reason.clone(),
         by: request.user.to_string(),

@@ -41,6 +41,10 @@ pub const REPLY_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 pub const FLOOD_LIMIT: u32 = 30;
 pub const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 
+/// Longest message the engine parses. Commands are short; a longer text is
+/// a paste by mistake, and echoing it back would exceed chat size limits.
+pub const MAX_MESSAGE_BYTES: usize = 2000;
+
 /// How long a platform delivery id is remembered for de-duplication. Slack
 /// retries an unacknowledged delivery within minutes; an hour covers that.
 pub const DELIVERY_DEDUP_TTL: Duration = Duration::from_secs(60 * 60);
@@ -61,7 +65,7 @@ pub struct Request {
     pub text: String,
 }
 
-/// What the bot sends back.
+/// Content of one reply to the chat.
 #[derive(Debug, Clone)]
 pub enum ReplyBody {
     Text(String),
@@ -108,6 +112,8 @@ struct Inner {
     instance: String,
     procedures: Arc<Semaphore>,
     flood: LocalLimiter,
+    /// Ids of the requests whose procedures run in this process.
+    running: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// The shared request path. Cheap to clone.
@@ -134,6 +140,7 @@ impl Engine {
                 procedures: Arc::new(Semaphore::new(MAX_RUNNING_PROCEDURES)),
                 flood: LocalLimiter::new(FLOOD_LIMIT, FLOOD_WINDOW)
                     .expect("FLOOD_LIMIT and FLOOD_WINDOW are positive"),
+                running: std::sync::Mutex::new(std::collections::HashSet::new()),
             }),
         }
     }
@@ -191,6 +198,12 @@ impl Engine {
                 return Ok(());
             }
         }
+        if request.text.len() > MAX_MESSAGE_BYTES {
+            return Err(EngineError::MessageTooLong {
+                bytes: request.text.len(),
+                max: MAX_MESSAGE_BYTES,
+            });
+        }
         let command = grammar::parse(&request.text)?;
         match command {
             Command::Scale { service, change } => {
@@ -215,15 +228,42 @@ impl Engine {
                 .await;
                 Ok(())
             }
-            Command::Hpa { service, .. } => Err(EngineError::NotSupported {
-                what: format!("changing the HPA of {service} from chat"),
-                instead: "follow the runbook's \"Update HPA Limits\" section".to_string(),
-            }),
+            Command::Hpa {
+                service,
+                bound,
+                value,
+            } => {
+                let service = self.inner.catalog.resolve(&service)?;
+                let field = match bound {
+                    grammar::HpaBound::Min => "minReplicas",
+                    grammar::HpaBound::Max => "maxReplicas",
+                };
+                let hpa = service
+                    .hpa
+                    .clone()
+                    .unwrap_or_else(|| format!("{}-hpa", service.name));
+                // NOTE: the HPA procedure (preview, approval, patch, verify)
+                // is not built yet; the reply gives the runbook's command.
+                Err(EngineError::NotSupported {
+                    what: format!("changing {hpa} from chat"),
+                    instead: format!(
+                        "run the runbook's command: kubectl patch hpa/{hpa} -n {} -p '{{\"spec\":{{\"{field}\": {value}}}}}'",
+                        service.namespace
+                    ),
+                })
+            }
             Command::Capacity => Err(EngineError::NotSupported {
                 what: "capacity reports".to_string(),
                 instead: "use `status` for live replica counts".to_string(),
             }),
         }
+    }
+
+    /// Returns the ids of the requests whose procedures run in this process.
+    pub(crate) fn running_ids(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.inner.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Frees the memory of flood-limit entries of users who went quiet.
@@ -243,6 +283,16 @@ impl Engine {
     }
 }
 
+/// Removes control characters (terminal escapes) and bidirectional
+/// formatting characters from free text such as a reason, because it is
+/// stored in the audit log and shown to other users.
+pub(crate) fn sanitize_text(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}'))
+        .collect()
+}
+
 /// Queues a reply; a stalled adapter loses the reply after
 /// [`REPLY_SEND_TIMEOUT`] instead of blocking the engine.
 pub(crate) async fn send(replies: &Replies, reply: Reply) {
@@ -252,5 +302,20 @@ pub(crate) async fn send(replies: &Replies, reply: Reply) {
         .is_err()
     {
         tracing::warn!("reply dropped: the adapter did not take it within {REPLY_SEND_TIMEOUT:?}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize_text;
+
+    #[test]
+    fn sanitize_text_drops_escapes_and_bidi() {
+        assert_eq!(sanitize_text("\u{1b}[31mRED\u{1b}[0m"), "[31mRED[0m");
+        assert_eq!(sanitize_text("a\u{202E}b\u{2066}c"), "abc");
+        assert_eq!(
+            sanitize_text("incident 42: db — failover"),
+            "incident 42: db — failover"
+        );
     }
 }

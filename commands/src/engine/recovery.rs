@@ -38,7 +38,7 @@ pub async fn report_interrupted(engine: &Engine, replies: &Replies) -> Result<us
         let Some(id) = started.request_id.as_deref() else {
             continue;
         };
-        if finished.contains(id) || running.contains(id) {
+        if finished.contains(id) || running.contains(id) || engine.running_ids().contains(id) {
             continue;
         }
         if !coordinator

@@ -19,7 +19,7 @@ use crate::reply::EngineError;
 /// Attempts at finding an unused request id before giving up.
 const REQUEST_ID_ATTEMPTS: usize = 5;
 
-/// What the engine stores with a pending scale request and runs on approval.
+/// Data stored with a pending scale request, run on approval.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScalePayload {
     pub service: String,
@@ -31,8 +31,8 @@ pub struct ScalePayload {
     pub impact: Impact,
 }
 
-/// The workload kind whose replicas can be read through the API, for
-/// `status` and reports; `None` for kinds without a scale subresource.
+/// Returns the workload kind whose replicas `status` and reports read, or
+/// `None` for kinds without a scale subresource.
 pub(crate) fn readable_kind(service: &Service) -> Option<ScalableKind> {
     match service.kind {
         WorkloadKind::Deployment => Some(ScalableKind::Deployment),
@@ -41,8 +41,8 @@ pub(crate) fn readable_kind(service: &Service) -> Option<ScalableKind> {
     }
 }
 
-/// The workload kind that the chat `scale` procedure changes. Only
-/// Deployments have a procedure so far.
+/// Returns the workload kind that the chat `scale` procedure changes.
+/// Only Deployments have a procedure so far.
 pub(crate) fn scalable_kind(service: &Service) -> Result<ScalableKind, EngineError> {
     match service.kind {
         WorkloadKind::Deployment => Ok(ScalableKind::Deployment),
@@ -77,21 +77,6 @@ pub(super) async fn request(
     let kind = scalable_kind(&service)?;
     tracing::Span::current().record("service", service.name.as_str());
 
-    let limit = &config.policy.rate_limit;
-    let rate_key = format!("requester:{}", request.user);
-    if let RateDecision::Limited { retry_after } = coordinator
-        .check_rate(&rate_key, limit.requests, limit.per)
-        .await?
-    {
-        return Err(EngineError::RateLimited { retry_after });
-    }
-    if let Some(remaining) = coordinator.cooldown_remaining(&service.name).await? {
-        return Err(EngineError::Cooldown {
-            service: service.name.clone(),
-            remaining,
-        });
-    }
-
     let cluster = &engine.inner.cluster;
     let workload = cluster
         .workload(kind, &service.namespace, &service.workload)
@@ -122,6 +107,23 @@ pub(super) async fn request(
             });
         }
     };
+
+    // Only requests that pass policy and the dry run count against the
+    // requester's rate limit, so typos during an incident cost nothing.
+    let limit = &config.policy.rate_limit;
+    let rate_key = format!("requester:{}", request.user);
+    if let RateDecision::Limited { retry_after } = coordinator
+        .check_rate(&rate_key, limit.requests, limit.per)
+        .await?
+    {
+        return Err(EngineError::RateLimited { retry_after });
+    }
+    if let Some(remaining) = coordinator.cooldown_remaining(&service.name).await? {
+        return Err(EngineError::Cooldown {
+            service: service.name.clone(),
+            remaining,
+        });
+    }
 
     let capacity = cluster.node_capacity().await?;
     let pod_labels = workload

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{Outcome, Progress, StepError};
-use crate::cluster::{Cluster, PodSummary, ScalableKind, WorkloadStatus};
+use crate::cluster::{Cluster, ClusterError, PodSummary, ScalableKind, WorkloadStatus};
 
 /// Interval between reads of the workload while waiting for the rollout.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -61,6 +61,11 @@ pub async fn run(
         ))
         .await;
 
+    if progress.lock_lost() {
+        return Err(StepError::LockLost {
+            stage: "before changing anything",
+        });
+    }
     cluster
         .set_replicas(plan.kind, &plan.namespace, name, plan.to, false)
         .await?;
@@ -72,10 +77,18 @@ pub async fn run(
         ))
         .await;
 
+    let unknown = |error: ClusterError| StepError::StateUnknown {
+        workload: name.clone(),
+        target: plan.to,
+        error,
+    };
     let status = match wait_for_rollout(cluster, plan, progress).await? {
         Ok(status) => status,
         Err(status) => {
-            let pods = cluster.pods(&plan.namespace, &status.selector).await?;
+            let pods = cluster
+                .pods(&plan.namespace, &status.selector)
+                .await
+                .map_err(unknown)?;
             let diagnosis = diagnose(cluster, &plan.namespace, &pods).await;
             return Ok(Outcome::failed(
                 format!(
@@ -97,7 +110,10 @@ pub async fn run(
         ))
         .await;
 
-    let pods = cluster.pods(&plan.namespace, &status.selector).await?;
+    let pods = cluster
+        .pods(&plan.namespace, &status.selector)
+        .await
+        .map_err(unknown)?;
     let verification = verify(cluster, &plan.namespace, &pods, &pods_before).await;
     progress
         .step(format!("4/4 {}", verification.summary()))
@@ -134,28 +150,64 @@ async fn wait_for_rollout(
     let deadline = Instant::now() + plan.rollout_timeout;
     let mut last_reported: Option<(u32, u32, u32)> = None;
     let mut last_report_at = Instant::now();
+    let mut last_status: Option<WorkloadStatus> = None;
+    let mut last_error: Option<String> = None;
     loop {
-        let status = cluster
+        if progress.lock_lost() {
+            return Err(StepError::LockLost {
+                stage: "while waiting for the rollout; replicas were already patched",
+            });
+        }
+        // A read that fails after the patch is retried until the deadline:
+        // the change is already made, so giving up early would leave its
+        // outcome unreported.
+        match cluster
             .workload(plan.kind, &plan.namespace, &plan.workload)
-            .await?;
-        if status.rollout_complete() && status.desired == plan.to {
-            return Ok(Ok(status));
+            .await
+        {
+            Ok(status) => {
+                last_error = None;
+                if status.rollout_complete() && status.desired == plan.to {
+                    return Ok(Ok(status));
+                }
+                let counts = (status.updated, status.ready, status.available);
+                if last_reported != Some(counts) || last_report_at.elapsed() >= PROGRESS_INTERVAL {
+                    let remaining = deadline.saturating_duration_since(Instant::now()).as_secs();
+                    progress
+                        .step(format!(
+                            "   waiting: {} updated, {} ready, {} available of {} ({remaining}s left)",
+                            status.updated, status.ready, status.available, plan.to
+                        ))
+                        .await;
+                    last_reported = Some(counts);
+                    last_report_at = Instant::now();
+                }
+                last_status = Some(status);
+            }
+            Err(error) => {
+                let text = error.to_string();
+                if last_error.as_deref() != Some(text.as_str()) {
+                    progress
+                        .step(format!(
+                            "   reading {} failed, retrying: {text}",
+                            plan.workload
+                        ))
+                        .await;
+                    last_error = Some(text);
+                }
+                if Instant::now() >= deadline {
+                    return Err(StepError::StateUnknown {
+                        workload: plan.workload.clone(),
+                        target: plan.to,
+                        error,
+                    });
+                }
+            }
         }
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline
+            && let Some(status) = last_status.take()
+        {
             return Ok(Err(status));
-        }
-        let counts = (status.updated, status.ready, status.available);
-        let changed = last_reported != Some(counts);
-        if changed || last_report_at.elapsed() >= PROGRESS_INTERVAL {
-            let remaining = deadline.saturating_duration_since(Instant::now()).as_secs();
-            progress
-                .step(format!(
-                    "   waiting: {} updated, {} ready, {} available of {} ({remaining}s left)",
-                    status.updated, status.ready, status.available, plan.to
-                ))
-                .await;
-            last_reported = Some(counts);
-            last_report_at = Instant::now();
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }

@@ -7,7 +7,7 @@ pub mod horizontal;
 use std::time::Duration;
 
 use thiserror::Error;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::cluster::ClusterError;
 
@@ -25,19 +25,39 @@ pub enum StepError {
         previewed: u32,
         now: u32,
     },
+    #[error(
+        "the operation lock was lost (Redis was unreachable for longer than the lock TTL), so the procedure stopped {stage}; check the workload before another change"
+    )]
+    LockLost { stage: &'static str },
+    #[error(
+        "replicas of {workload} were patched to {target}, but its state could not be read afterwards: {error}. Check it with `status` or kubectl before another change."
+    )]
+    StateUnknown {
+        workload: String,
+        target: u32,
+        error: ClusterError,
+    },
     #[error(transparent)]
     Cluster(#[from] ClusterError),
 }
 
-/// Progress lines of one running procedure, sent to the adapter in order.
+/// Progress lines of one running procedure, sent to the adapter in order,
+/// and the signal that the procedure lost its operation lock.
 #[derive(Clone)]
 pub struct Progress {
     sender: mpsc::Sender<String>,
+    lock_lost: watch::Receiver<bool>,
 }
 
 impl Progress {
-    pub fn new(sender: mpsc::Sender<String>) -> Self {
-        Self { sender }
+    pub fn new(sender: mpsc::Sender<String>, lock_lost: watch::Receiver<bool>) -> Self {
+        Self { sender, lock_lost }
+    }
+
+    /// Tells whether the operation lock could not be renewed, so another
+    /// operation may run at the same time.
+    pub fn lock_lost(&self) -> bool {
+        *self.lock_lost.borrow()
     }
 
     /// Sends one line. A full or closed channel drops the line after

@@ -80,6 +80,18 @@ fn run_script(ctx: &Context, state: &mut ProgramState, script: &str, stdin: &[u8
         if skip {
             continue;
         }
+        if let [command] = pipeline.commands.as_slice()
+            && command.argv.first().map(String::as_str) == Some("exit")
+        {
+            match exit_status(&command.argv[1..], last_status) {
+                Ok(status) => output.exit_code = status,
+                Err(message) => {
+                    output.stderr.extend(message.into_bytes());
+                    output.exit_code = SYNTAX_ERROR;
+                }
+            }
+            return output;
+        }
         let result = run_pipeline(ctx, state, pipeline, &mut shared_stdin);
         output.stdout.extend(result.stdout);
         output.stderr.extend(result.stderr);
@@ -87,6 +99,21 @@ fn run_script(ctx: &Context, state: &mut ProgramState, script: &str, stdin: &[u8
     }
     output.exit_code = last_status;
     output
+}
+
+/// Status of the `exit` builtin with `args`: the argument modulo 256, or
+/// the last pipeline's status without one. The error is what `dash` prints
+/// for an argument that is not a non-negative number.
+// NOTE: only an `exit` that is a pipeline of its own ends the script. In a
+// longer pipeline `sh` runs it in a subshell, but here it is not found.
+fn exit_status(args: &[String], last_status: i32) -> Result<i32, String> {
+    let Some(arg) = args.first() else {
+        return Ok(last_status);
+    };
+    match arg.parse::<u64>() {
+        Ok(number) => Ok((number % 256) as i32),
+        Err(_) => Err(format!("sh: 1: exit: Illegal number: {arg}\n")),
+    }
 }
 
 /// Runs the commands of a pipeline, each reading the previous one's stdout.
@@ -171,4 +198,34 @@ fn run_command(
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::programs::Programs;
+    use crate::programs::testing::{cluster, pod, sh};
+
+    #[test]
+    fn exit_builtin_sets_status_and_stops_script() {
+        let cluster = cluster();
+        pod("plato-5c8d7f9b6-q4w7z", "plato", "10.244.1.30").create(&cluster);
+        let programs = Programs::default();
+        let run = |script: &str| sh(&programs, &cluster, "plato-5c8d7f9b6-q4w7z", script, "");
+
+        assert_eq!(run("exit 3").exit_code, 3);
+        assert_eq!(
+            run("exit 259").exit_code,
+            3,
+            "the status is taken modulo 256"
+        );
+        assert_eq!(run("false; exit").exit_code, 1, "bare exit keeps $?");
+
+        let stopped = run("echo before; exit 4; echo after");
+        assert_eq!(stopped.exit_code, 4);
+        assert_eq!(stopped.stdout_text(), "before\n", "nothing runs after exit");
+
+        let invalid = run("exit x");
+        assert_eq!(invalid.exit_code, 2);
+        assert_eq!(invalid.stderr_text(), "sh: 1: exit: Illegal number: x\n");
+    }
 }
