@@ -58,6 +58,33 @@ pub(super) async fn status(
     Ok(())
 }
 
+/// Prints the capacity table of the catalog: kind, safe and recommended
+/// ranges and HPA of every service, then its notes.
+pub(super) async fn capacity(
+    engine: &Engine,
+    request: &Request,
+    replies: &Replies,
+) -> Result<(), EngineError> {
+    let mut out = format!(
+        "{:<22} {:<12} {:>6} {:>12}  {}\n",
+        "service", "kind", "safe", "recommended", "hpa"
+    );
+    for service in engine.catalog().services() {
+        let _ = writeln!(
+            out,
+            "{:<22} {:<12} {:>6} {:>12}  {}",
+            service.name,
+            service.kind.as_str(),
+            format!("{}-{}", service.safe.min, service.safe.max),
+            format!("{}-{}", service.recommended.min, service.recommended.max),
+            service.hpa.as_deref().unwrap_or("none")
+        );
+    }
+    out.push_str("live replicas: `status`; notes per service: `scale <service> <n>` shows them in the preview");
+    text(replies, request, out).await;
+    Ok(())
+}
+
 async fn status_row(engine: &Engine, service: &Service) -> String {
     let Some(kind) = readable_kind(service) else {
         return format!(

@@ -252,10 +252,7 @@ impl Engine {
                     ),
                 })
             }
-            Command::Capacity => Err(EngineError::NotSupported {
-                what: "capacity reports".to_string(),
-                instead: "use `status` for live replica counts".to_string(),
-            }),
+            Command::Capacity => info::capacity(self, request, replies).await,
         }
     }
 

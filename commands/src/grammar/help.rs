@@ -90,7 +90,9 @@ impl Verb {
             Verb::History => "show recent requests and changes, of one service or all",
             Verb::Freeze => "stop all changes until unfrozen; requests then need an admin",
             Verb::Unfreeze => "lift a freeze",
-            Verb::Hpa => "request a new minReplicas or maxReplicas for a service's HPA",
+            Verb::Hpa => {
+                "change minReplicas or maxReplicas of a service's HPA (not built yet: replies with the runbook's kubectl command)"
+            }
             Verb::Capacity => "show the capacity table: safe and recommended ranges per service",
             Verb::Help => "show the commands, or the details of one",
         }
