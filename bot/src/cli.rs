@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::logging::LogFormat;
@@ -88,8 +87,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             wiring::run_console(config, kubeconfig, context, redis).await
         }
         Command::CheckConfig { file } => {
-            let config = wiring::load_config(&file)
-                .with_context(|| format!("{} is invalid", file.display()))?;
+            let config = wiring::load_config(&file)?;
             println!("{}", config.render_effective());
             eprintln!("{}: valid", file.display());
             Ok(())

@@ -14,8 +14,8 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 const EMBEDDED_CONFIG: &str = include_str!("../../deploy/config/butterfly.yaml");
 
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
-    Config::load(path)
-        .map_err(|errors| anyhow!("invalid configuration {}:\n{errors}", path.display()))
+    // Each line of `errors` already names the file.
+    Config::load(path).map_err(|errors| anyhow!("{errors}"))
 }
 
 pub fn embedded_config() -> anyhow::Result<Config> {
@@ -134,7 +134,7 @@ pub async fn run_demo(config: Config) -> anyhow::Result<()> {
 fn demo_intro(url: &str) -> String {
     format!(
         "scalebot demo: simulated BUTTERFLY cluster at {url}, in-memory coordination.\n\
-         Type `<user>: <command>`. Users: oncall (requester), sre (approver), lead (admin).\n\
+         Type `<user>: <command>`. Users: oncall (requester), sre and sre2 (approvers), lead (admin).\n\
          Try:\n  oncall: status\n  oncall: scale synapse 4\n  sre: approve\n  oncall: history synapse\n  oncall: help\n\
          End with Ctrl-D."
     )
@@ -156,7 +156,6 @@ pub async fn run_console(
     let coordinator = match redis {
         Some(url) => connect_redis(&url, &config.redis.key_prefix).await?,
         None => {
-            tracing::warn!("no Redis URL: locks and approvals are local to this process");
             eprintln!(
                 "warning: no --redis given, so locks and approvals are local to this process"
             );

@@ -20,33 +20,75 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path of a workspace binary. The first call per binary in a test process
-/// runs `cargo build` for it, which is quick when it is up to date and keeps
-/// a filtered test run from using a stale binary.
+/// Path of a workspace binary. When the binary is missing or older than a
+/// source file of the workspace, the first call per binary in a test
+/// process runs `cargo build` for it, so a filtered test run never uses a
+/// stale binary. A full `cargo test --workspace` has just built it, and
+/// rebuilding it there would recompile with other features (tests enable
+/// dev-dependency features), so a fresh binary is used as it is.
 pub fn binary(package: &str, name: &str) -> PathBuf {
-    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    static CHECKED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe().expect("test binary path");
     // Test binaries live in target/<profile>/deps; binaries one level up.
-    let dir = exe
+    let path = exe
         .parent()
         .and_then(Path::parent)
         .expect("target directory layout")
-        .to_path_buf();
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !built.iter().any(|b| b == name) {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", package, "--bin", name])
-            .current_dir(workspace_root())
-            .status()
-            .expect("run cargo build");
-        assert!(
-            status.success(),
-            "cargo build -p {package} --bin {name} failed"
-        );
-        built.push(name.to_string());
+        .join(name);
+    let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+    if !checked.iter().any(|b| b == name) {
+        if !is_fresh(&path) {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+            let status = Command::new(cargo)
+                .args(["build", "--quiet", "-p", package, "--bin", name])
+                .current_dir(workspace_root())
+                .status()
+                .expect("run cargo build");
+            assert!(
+                status.success(),
+                "cargo build -p {package} --bin {name} failed"
+            );
+        }
+        checked.push(name.to_string());
     }
-    dir.join(name)
+    path
+}
+
+/// Tells whether `binary` exists and is newer than every source file it
+/// may be built from.
+fn is_fresh(binary: &Path) -> bool {
+    let Ok(built) = std::fs::metadata(binary).and_then(|m| m.modified()) else {
+        return false;
+    };
+    let root = workspace_root();
+    let sources = [
+        "commands",
+        "adapters",
+        "bot",
+        "kubesim",
+        "deploy",
+        "Cargo.toml",
+        "Cargo.lock",
+    ];
+    sources
+        .iter()
+        .all(|source| newest_change(&root.join(source)) <= built)
+}
+
+fn newest_change(path: &Path) -> std::time::SystemTime {
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return std::time::UNIX_EPOCH;
+    };
+    let own = metadata.modified().unwrap_or(std::time::UNIX_EPOCH);
+    if !metadata.is_dir() || path.ends_with("tests") {
+        return own;
+    }
+    std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| newest_change(&entry.path()))
+        .fold(own, std::cmp::max)
 }
 
 /// Path of the real `kubectl`. Panics with the install command when absent,
