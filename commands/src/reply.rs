@@ -50,6 +50,10 @@ pub enum EngineError {
         state: String,
         by: Option<String>,
     },
+    #[error(
+        "you already have a pending request for this service: {id} ({summary}). Withdraw it with `cancel {id}` before asking again."
+    )]
+    AlreadyPending { id: String, summary: String },
     #[error("you have already approved request {id}; it needs another approver")]
     DuplicateApprover { id: String },
     #[error(

@@ -381,3 +381,24 @@ async fn freeze_stops_request_waiting_for_lock() {
     let locks = engine.coordinator().list_locks().await.expect("locks");
     assert!(locks.is_empty(), "lock left behind: {locks:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_request_for_same_service_is_refused() {
+    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
+    let redis = RedisServer::start();
+    let engine = replica(&sim, &redis, config(), "replica").await;
+    let first = preview(&engine, "oncall", "scale synapse -1").await;
+
+    let (sender, mut receiver) = mpsc::channel(64);
+    engine
+        .handle(request("oncall", "scale synapse —1"), sender.clone())
+        .await;
+    let reply = texts(&drain(&mut receiver));
+    assert!(reply.contains(&format!("cancel {first}")), "{reply}");
+    let pending = engine.coordinator().list_pending().await.expect("pending");
+    assert_eq!(pending.len(), 1, "{pending:?}");
+
+    // Another requester may still ask for the same service.
+    let second = preview(&engine, "sre", "scale synapse 4").await;
+    assert_ne!(first, second);
+}

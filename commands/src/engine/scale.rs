@@ -77,6 +77,19 @@ pub(super) async fn request(
     let kind = scalable_kind(&service)?;
     tracing::Span::current().record("service", service.name.as_str());
 
+    let requester = request.user.to_string();
+    let duplicate = coordinator
+        .list_pending()
+        .await?
+        .into_iter()
+        .find(|p| p.requester == requester && p.service == service.name);
+    if let Some(existing) = duplicate {
+        return Err(EngineError::AlreadyPending {
+            id: existing.id,
+            summary: existing.summary,
+        });
+    }
+
     let cluster = &engine.inner.cluster;
     let workload = cluster
         .workload(kind, &service.namespace, &service.workload)
