@@ -102,9 +102,9 @@ pub struct WorkloadStatus {
 }
 
 impl WorkloadStatus {
-    /// A rollout is complete when the controller has seen the latest spec
-    /// and every desired replica is updated, ready and available, the same
-    /// test `kubectl rollout status` applies.
+    /// Tells whether the rollout is complete: the controller has seen the
+    /// latest spec, and every desired replica is updated, ready and
+    /// available. `kubectl rollout status` applies the same test.
     pub fn rollout_complete(&self) -> bool {
         self.observed_generation >= self.generation
             && self.updated == self.desired
@@ -569,7 +569,7 @@ impl Cluster {
         .await
         {
             Ok(body) => body,
-            // Spring Boot answers 503 with a JSON body when the service is
+            // Spring Boot returns 503 with a JSON body when the service is
             // DOWN, which kube-rs reports as an API error carrying the body.
             Err(ClusterError::Rejected {
                 code: 503, message, ..

@@ -27,7 +27,7 @@ pub enum Fit {
     Frees,
 }
 
-/// Everything the approver sees before deciding.
+/// Impact preview: the facts an approver decides on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Impact {
     pub service: String,
@@ -219,7 +219,8 @@ fn signed(value: i64, format: fn(u64) -> String) -> String {
 }
 
 impl Impact {
-    /// One line per field, as plain text (the console and fallbacks use it).
+    /// Formats one line per field as plain text, for the console and for
+    /// platforms without rich layout.
     pub fn fields(&self) -> BTreeMap<&'static str, String> {
         let mut fields = BTreeMap::new();
         fields.insert(
@@ -271,7 +272,7 @@ impl Impact {
         fields
     }
 
-    /// The approvers, at most [`APPROVERS_SHOWN`] of them by name.
+    /// Lists the approvers, at most [`APPROVERS_SHOWN`] of them by name.
     pub fn approver_list(&self) -> String {
         let shown: Vec<&str> = self
             .approvers

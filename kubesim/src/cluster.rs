@@ -90,7 +90,7 @@ impl Faults {
         self.with(|p| p.clone())
     }
 
-    /// Returns the status to answer for a request, consuming one use of the
+    /// Returns the status to return for a request, consuming one use of the
     /// first matching rule.
     pub fn take_error(&self, verb: &str, path: &str) -> Option<u16> {
         self.with(|plan| {

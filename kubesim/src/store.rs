@@ -80,8 +80,8 @@ impl Default for Store {
     }
 }
 
-/// What a write does to `generation`: spec changes bump it, status and
-/// metadata changes do not.
+/// Tells whether a write changes the spec, which bumps `generation`;
+/// status and metadata changes do not.
 fn spec_changed(old: &Value, new: &Value) -> bool {
     let strip = |v: &Value| {
         let mut v = v.clone();
@@ -125,7 +125,7 @@ impl Store {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The current global resourceVersion.
+    /// Returns the current global resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.lock().resource_version
     }
@@ -325,7 +325,7 @@ impl Store {
 
     /// Subscribes to changes after `since`. Returns the missed events from
     /// history followed by a live receiver, or `None` when `since` is older
-    /// than the kept history (the caller answers 410 Gone).
+    /// than the kept history (the caller returns 410 Gone).
     pub fn watch_from(&self, since: u64) -> Option<WatchStart> {
         let state = self.lock();
         let receiver = self.events.subscribe();
