@@ -33,7 +33,9 @@ pub enum PolicyError {
         "changes are frozen by {by}: {reason}. Only admins may request changes until an admin runs `unfreeze`"
     )]
     Frozen { reason: String, by: String },
-    #[error("{target} replicas is outside the safe range {min}-{max} of {service}")]
+    #[error(
+        "{target} is outside the safe range {min}-{max} of {service}: choose a count from {min} to {max}"
+    )]
     OutsideSafeRange {
         service: String,
         target: u32,
@@ -41,7 +43,7 @@ pub enum PolicyError {
         max: u32,
     },
     #[error(
-        "{target} replicas is outside the range {min}-{max} of {hpa}, which would scale {service} back. {}",
+        "{target} is outside the range {min}-{max} of {hpa}, which would scale {service} back. {}",
         hpa_alternative(.service, *.target, *.min)
     )]
     OutsideHpaRange {
@@ -368,24 +370,38 @@ fn assess(
     let mut reasons = Vec::new();
     let (mut risk, mut needed) = if service.recommended.contains(target) {
         reasons.push(format!(
-            "{target} is within the recommended range {} of {}: {} approval(s)",
-            service.recommended, service.name, approvals.within_recommended
+            "{target} is within the recommended range {} of {}: {}",
+            service.recommended,
+            service.name,
+            count_approvals(approvals.within_recommended)
         ));
         (Risk::Low, approvals.within_recommended)
     } else {
         reasons.push(format!(
-            "{target} is outside the recommended range {} of {} (safe range {}): {} approval(s)",
-            service.recommended, service.name, service.safe, approvals.outside_recommended
+            "{target} is outside the recommended range {} of {} (safe range {}): {}",
+            service.recommended,
+            service.name,
+            service.safe,
+            count_approvals(approvals.outside_recommended)
         ));
         (Risk::High, approvals.outside_recommended)
     };
     if frozen {
         reasons.push(format!(
-            "changes are frozen: {} approval(s)",
-            approvals.freeze
+            "changes are frozen: {}",
+            count_approvals(approvals.freeze)
         ));
         risk = Risk::Freeze;
         needed = needed.max(approvals.freeze);
     }
     (risk, needed, reasons)
+}
+
+/// Formats an approval count: "1 approval", "2 approvals".
+fn count_approvals(count: u32) -> String {
+    if count == 1 {
+        "1 approval".to_string()
+    } else {
+        format!("{count} approvals")
+    }
 }

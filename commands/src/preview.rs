@@ -163,7 +163,7 @@ pub fn pdb_notes(pdbs: &[PdbStatus], current: u32, target: u32) -> Vec<String> {
         };
         let min_available: Option<u32> = pdb.min_available.as_deref().and_then(|m| m.parse().ok());
         let mut note = format!(
-            "{} ({rule}, {} disruptions allowed now)",
+            "{} ({rule}, disruptions allowed now: {})",
             pdb.name, pdb.disruptions_allowed
         );
         if target < current {

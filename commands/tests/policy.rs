@@ -242,7 +242,7 @@ fn scale_outside_recommended_needs_two_approvals() {
     assert_eq!(decision.approvals_needed, 2);
     assert_eq!(
         decision.reasons,
-        ["8 is outside the recommended range 3-4 of synapse (safe range 2-12): 2 approval(s)"]
+        ["8 is outside the recommended range 3-4 of synapse (safe range 2-12): 2 approvals"]
     );
 }
 
@@ -263,7 +263,7 @@ fn scale_rejects_target_outside_safe_range() {
     );
     assert_eq!(
         error.to_string(),
-        "13 replicas is outside the safe range 2-12 of synapse"
+        "13 is outside the safe range 2-12 of synapse: choose a count from 2 to 12"
     );
     let error =
         evaluate_scale(&config, &synapse, 2, ReplicaChange::Down(1), None, false).unwrap_err();
