@@ -196,10 +196,7 @@ fn indent(text: &str) -> String {
 }
 
 fn render_preview(request_id: &str, impact: &Impact) -> String {
-    let mut text = format!(
-        "[{request_id}] preview: scale {} {} → {}\n",
-        impact.service, impact.current, impact.target
-    );
+    let mut text = format!("[{request_id}] preview: {}\n", impact.action);
     for (key, value) in impact.fields() {
         // Keys carry a sort prefix ("1 workload"); show the name only.
         let name = key.split_once(' ').map(|(_, n)| n).unwrap_or(key);

@@ -494,6 +494,32 @@ impl Cluster {
         Ok(())
     }
 
+    /// Sets an HPA's minReplicas and maxReplicas with a merge patch, as the
+    /// runbook's `kubectl patch hpa` does. With `dry_run` nothing is stored.
+    pub async fn set_hpa_bounds(
+        &self,
+        namespace: &str,
+        name: &str,
+        min: u32,
+        max: u32,
+        dry_run: bool,
+    ) -> Result<(), ClusterError> {
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            dry_run,
+            ..PatchParams::default()
+        };
+        let patch = Patch::Merge(json!({ "spec": { "minReplicas": min, "maxReplicas": max } }));
+        let action = if dry_run {
+            "dry-run patch hpa"
+        } else {
+            "patch hpa"
+        };
+        let api: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), namespace);
+        with_timeout(action, namespace, name, api.patch(name, &params, &patch)).await?;
+        Ok(())
+    }
+
     /// Lists the pods matching a label selector such as `app=synapse`.
     pub async fn pods(
         &self,

@@ -30,6 +30,8 @@ pub enum Fit {
 /// Impact preview: the facts an approver decides on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Impact {
+    /// The change in a few words, such as `scale synapse 3 → 4`.
+    pub action: String,
     pub service: String,
     pub kind: String,
     pub namespace: String,
@@ -204,6 +206,30 @@ pub fn scale_steps(
     ]
 }
 
+/// Steps of the "Update HPA Limits" procedure, as shown in the preview.
+pub fn hpa_steps(
+    hpa: &str,
+    workload: &str,
+    min: u32,
+    max: u32,
+    expected: Option<u32>,
+    timeout_secs: u64,
+) -> Vec<String> {
+    let mut steps = vec![
+        format!(
+            "Take the operation lock and re-read {hpa}; stop if its bounds changed since this preview"
+        ),
+        format!("Patch {hpa} to minReplicas {min}, maxReplicas {max} and read the bounds back"),
+    ];
+    if let Some(expected) = expected {
+        steps.push(format!(
+            "Wait for the HPA to move {workload} to {expected} replicas and for the rollout, at most {timeout_secs}s"
+        ));
+    }
+    steps.push("Record the result in the audit log and release the lock".to_string());
+    steps
+}
+
 /// Formats the signed resource change of `delta` pods.
 pub fn resource_delta(workload: &WorkloadStatus, current: u32, target: u32) -> (i64, i64) {
     let delta = i64::from(target) - i64::from(current);
@@ -289,6 +315,9 @@ impl Impact {
     }
 
     pub fn fit_text(&self) -> String {
+        if self.current == self.target {
+            return "no pods added or removed".to_string();
+        }
         match &self.fit {
             Fit::Fits {
                 free_cpu_millis,

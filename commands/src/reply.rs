@@ -88,6 +88,8 @@ pub enum EngineError {
     NoProcedureSlot { id: String, waited: Duration },
     #[error("message is {bytes} bytes long; commands are at most {max} bytes. Try `help`.")]
     MessageTooLong { bytes: usize, max: usize },
+    #[error("HPA {hpa} not found in namespace {namespace}; check the catalog's hpa name")]
+    HpaNotFound { hpa: String, namespace: String },
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -402,3 +402,64 @@ async fn second_request_for_same_service_is_refused() {
     let second = preview(&engine, "sre", "scale synapse 4").await;
     assert_ne!(first, second);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hpa_min_raise_moves_workload_after_approval() {
+    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
+    let redis = RedisServer::start();
+    let engine = replica(&sim, &redis, config(), "replica").await;
+    let (sender, mut receiver) = mpsc::channel(256);
+    engine
+        .handle(request("oncall", "hpa synapse min 4"), sender.clone())
+        .await;
+    let replies = drain(&mut receiver);
+    let preview_text = texts(&replies);
+    let id = replies
+        .iter()
+        .find_map(|r| match &r.body {
+            ReplyBody::Preview { request_id, impact } => {
+                assert_eq!(impact.action, "hpa synapse-hpa minReplicas 2 → 4");
+                assert_eq!(
+                    impact.target, 4,
+                    "preview names the replicas the HPA moves to"
+                );
+                Some(request_id.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no preview: {preview_text}"));
+
+    engine
+        .handle(request("sre", &format!("approve {id}")), sender)
+        .await;
+    assert!(engine.wait_idle(IDLE_TIMEOUT).await);
+    let all = texts(&drain(&mut receiver));
+    assert!(
+        all.contains("result true: synapse-hpa bounds set to 4-12"),
+        "{all}"
+    );
+
+    let hpas: Api<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler> =
+        Api::namespaced(sim.client().expect("client"), "butterfly");
+    let hpa = hpas.get("synapse-hpa").await.expect("hpa");
+    assert_eq!(hpa.spec.and_then(|s| s.min_replicas), Some(4));
+    assert_eq!(replicas(&sim, "synapse").await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hpa_bound_crossing_is_refused() {
+    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
+    let redis = RedisServer::start();
+    let engine = replica(&sim, &redis, config(), "replica").await;
+    let (sender, mut receiver) = mpsc::channel(64);
+    engine
+        .handle(request("oncall", "hpa synapse min 13"), sender)
+        .await;
+    let all = texts(&drain(&mut receiver));
+    assert!(
+        all.contains("would cross") || all.contains("outside the safe range"),
+        "{all}"
+    );
+    let pending = engine.coordinator().list_pending().await.expect("pending");
+    assert!(pending.is_empty(), "{pending:?}");
+}

@@ -7,12 +7,12 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tracing::Instrument;
 
-use super::scale::{ScalePayload, lock_scope, scalable_kind};
+use super::scale::{Operation, lock_scope, scalable_kind};
 use super::{Engine, Replies, Reply, ReplyBody, send};
 use crate::coordination::{
     AuditEntry, AuditKind, LockGuard, PendingRequest, QueuePosition, unix_now_ms,
 };
-use crate::procedures::{Outcome, Progress, horizontal};
+use crate::procedures::{Outcome, Progress, horizontal, hpa_limits};
 use crate::reply::EngineError;
 
 /// Capacity of a procedure's progress queue towards the reply queue.
@@ -151,10 +151,10 @@ async fn run(
     pending: &PendingRequest,
     replies: &Replies,
 ) -> Result<(), EngineError> {
-    let payload: ScalePayload = serde_json::from_value(pending.payload.clone()).map_err(|e| {
+    let operation: Operation = serde_json::from_value(pending.payload.clone()).map_err(|e| {
         EngineError::Internal(format!("stored request {} is unreadable: {e}", pending.id))
     })?;
-    let service = engine.catalog().resolve(&payload.service)?.clone();
+    let service = engine.catalog().resolve(operation.service())?.clone();
     let kind = scalable_kind(&service)?;
     // A request approved before a freeze began needed fewer approvals than a
     // frozen one does, so it may not run while the freeze lasts.
@@ -252,17 +252,35 @@ async fn run(
         }
     });
 
-    let plan = horizontal::ScalePlan {
-        kind,
-        namespace: payload.namespace.clone(),
-        workload: payload.workload.clone(),
-        from: payload.from,
-        to: payload.to,
-        generation: payload.generation,
-        rollout_timeout: config.rollout_timeout,
-    };
     let progress = Progress::new(progress_sender, lost.clone());
-    let result = horizontal::run(&engine.inner.cluster, &plan, &progress).await;
+    let cluster = &engine.inner.cluster;
+    let result = match &operation {
+        Operation::Scale(payload) => {
+            let plan = horizontal::ScalePlan {
+                kind,
+                namespace: payload.namespace.clone(),
+                workload: payload.workload.clone(),
+                from: payload.from,
+                to: payload.to,
+                generation: payload.generation,
+                rollout_timeout: config.rollout_timeout,
+            };
+            horizontal::run(cluster, &plan, &progress).await
+        }
+        Operation::Hpa(payload) => {
+            let plan = hpa_limits::HpaPlan {
+                kind,
+                namespace: payload.namespace.clone(),
+                hpa: payload.hpa.clone(),
+                workload: payload.workload.clone(),
+                previous: payload.previous,
+                bounds: payload.bounds,
+                replicas: payload.replicas,
+                rollout_timeout: config.rollout_timeout,
+            };
+            hpa_limits::run(cluster, &plan, &progress).await
+        }
+    };
     drop(progress);
     let _ = forwarder.await;
     renewal.abort();
@@ -273,13 +291,19 @@ async fn run(
     match result {
         Ok(outcome) => {
             finish(
-                engine, pending, &payload, outcome, &guard, lock_lost, replies,
+                engine,
+                pending,
+                operation.service(),
+                outcome,
+                &guard,
+                lock_lost,
+                replies,
             )
             .await
         }
         Err(error) => {
             let error = EngineError::Procedure {
-                service: payload.service.clone(),
+                service: operation.service().to_string(),
                 error: Box::new(error),
             };
             let text = crate::reply::describe(&error, &pending.id);
@@ -323,7 +347,7 @@ async fn release(engine: &Engine, guard: &LockGuard) {
 async fn finish(
     engine: &Engine,
     pending: &PendingRequest,
-    payload: &ScalePayload,
+    service: &str,
     outcome: Outcome,
     guard: &LockGuard,
     lock_lost: bool,
@@ -348,11 +372,7 @@ async fn finish(
     .await;
     if outcome.succeeded {
         let cooldown = engine.config().policy.cooldown_per_service;
-        if let Err(error) = engine
-            .coordinator()
-            .start_cooldown(&payload.service, cooldown)
-            .await
-        {
+        if let Err(error) = engine.coordinator().start_cooldown(service, cooldown).await {
             tracing::warn!(%error, "cooldown not recorded");
         }
     }

@@ -9,6 +9,7 @@
 mod decide;
 mod execute;
 pub mod expiry;
+mod hpa;
 mod info;
 pub mod recovery;
 mod scale;
@@ -232,26 +233,7 @@ impl Engine {
                 service,
                 bound,
                 value,
-            } => {
-                let service = self.inner.catalog.resolve(&service)?;
-                let field = match bound {
-                    grammar::HpaBound::Min => "minReplicas",
-                    grammar::HpaBound::Max => "maxReplicas",
-                };
-                let hpa = service
-                    .hpa
-                    .clone()
-                    .unwrap_or_else(|| format!("{}-hpa", service.name));
-                // NOTE: the HPA procedure (preview, approval, patch, verify)
-                // is not built yet; the reply gives the runbook's command.
-                Err(EngineError::NotSupported {
-                    what: format!("changing {hpa} from chat"),
-                    instead: format!(
-                        "run the runbook's command: kubectl patch hpa/{hpa} -n {} -p '{{\"spec\":{{\"{field}\": {value}}}}}'",
-                        service.namespace
-                    ),
-                })
-            }
+            } => hpa::request(self, request, &service, bound, value, replies).await,
             Command::Capacity => info::capacity(self, request, replies).await,
         }
     }

@@ -1,12 +1,13 @@
 //! `scale <service> <n|+k|-k>`: authorize, evaluate against the catalog and
 //! the live HPA, dry-run the change, build the impact preview and store the
-//! pending request.
+//! pending request. The authorization, admission, preview and storing steps
+//! are shared with `hpa`.
 
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, Replies, Reply, ReplyBody, Request, send};
 use crate::catalog::{Service, WorkloadKind};
-use crate::cluster::ScalableKind;
+use crate::cluster::{ScalableKind, WorkloadStatus};
 use crate::coordination::{
     AuditEntry, AuditKind, CoordError, PendingRequest, PendingState, RateDecision, new_request_id,
     unix_now_ms,
@@ -18,6 +19,23 @@ use crate::reply::EngineError;
 
 /// Attempts at finding an unused request id before giving up.
 const REQUEST_ID_ATTEMPTS: usize = 5;
+
+/// What a pending request runs on approval, stored with it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "operation", rename_all = "snake_case")]
+pub enum Operation {
+    Scale(ScalePayload),
+    Hpa(super::hpa::HpaPayload),
+}
+
+impl Operation {
+    pub fn service(&self) -> &str {
+        match self {
+            Operation::Scale(payload) => &payload.service,
+            Operation::Hpa(payload) => &payload.service,
+        }
+    }
+}
 
 /// Data stored with a pending scale request, run on approval.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,19 +80,23 @@ pub(crate) fn lock_scope(engine: &Engine, service: &Service) -> String {
         .scope_key(&service.namespace, &service.workload)
 }
 
-pub(super) async fn request(
+/// Checks that the user may request a change of `service_name` now: the
+/// requester role, the freeze, and no other pending request of theirs for
+/// that service. Returns the service and whether changes are frozen.
+pub(super) async fn authorize(
     engine: &Engine,
     request: &Request,
     service_name: &str,
-    change: ReplicaChange,
-    replies: &Replies,
-) -> Result<(), EngineError> {
+) -> Result<(Service, bool), EngineError> {
     let coordinator = engine.coordinator();
-    let config = engine.config();
     let freeze = coordinator.freeze_state().await?;
-    policy::can_request(config, &request.user, &request.roles, freeze.as_ref())?;
+    policy::can_request(
+        engine.config(),
+        &request.user,
+        &request.roles,
+        freeze.as_ref(),
+    )?;
     let service = engine.catalog().resolve(service_name)?.clone();
-    let kind = scalable_kind(&service)?;
     tracing::Span::current().record("service", service.name.as_str());
 
     let requester = request.user.to_string();
@@ -89,7 +111,113 @@ pub(super) async fn request(
             summary: existing.summary,
         });
     }
+    Ok((service, freeze.is_some()))
+}
 
+/// Counts the request against the requester's shared rate limit and checks
+/// the service's cooldown. Called after policy and the dry run passed, so
+/// that typos during an incident cost nothing.
+pub(super) async fn admit(
+    engine: &Engine,
+    request: &Request,
+    service: &Service,
+) -> Result<(), EngineError> {
+    let coordinator = engine.coordinator();
+    let limit = &engine.config().policy.rate_limit;
+    let rate_key = format!("requester:{}", request.user);
+    if let RateDecision::Limited { retry_after } = coordinator
+        .check_rate(&rate_key, limit.requests, limit.per)
+        .await?
+    {
+        return Err(EngineError::RateLimited { retry_after });
+    }
+    if let Some(remaining) = coordinator.cooldown_remaining(&service.name).await? {
+        return Err(EngineError::Cooldown {
+            service: service.name.clone(),
+            remaining,
+        });
+    }
+    Ok(())
+}
+
+/// Builds the preview of a change of `workload` from its current replicas to
+/// `target`: resources, fit, PDBs and the lock. The caller fills in the
+/// action, HPA note, approvals, steps and notes.
+pub(super) async fn impact_of(
+    engine: &Engine,
+    service: &Service,
+    kind: ScalableKind,
+    workload: &WorkloadStatus,
+    target: u32,
+) -> Result<Impact, EngineError> {
+    let coordinator = engine.coordinator();
+    let cluster = &engine.inner.cluster;
+    let capacity = cluster.node_capacity().await?;
+    let pod_labels = workload
+        .selector
+        .split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let pdbs = cluster.pdbs_for(&service.namespace, &pod_labels).await?;
+    let scope = lock_scope(engine, service);
+    let mut lock = coordinator.lock_holder(&scope).await?.map(|l| {
+        format!(
+            "held by {} for {} (expires in {}s)",
+            l.owner,
+            l.operation,
+            l.expires_in.as_secs()
+        )
+    });
+    let queued = coordinator.list_queue(&scope).await?.len();
+    if queued > 0 {
+        let text = format!("{queued} approved operation(s) queued");
+        lock = Some(match lock {
+            Some(holder) => format!("{holder}; {text}"),
+            None => text,
+        });
+    }
+    let (cpu_delta, memory_delta) = preview::resource_delta(workload, workload.desired, target);
+    Ok(Impact {
+        action: String::new(),
+        service: service.name.clone(),
+        kind: kind.as_str().to_string(),
+        namespace: service.namespace.clone(),
+        workload: service.workload.clone(),
+        current: workload.desired,
+        ready: workload.ready,
+        target,
+        generation: workload.generation,
+        hpa: None,
+        cpu_delta_millis: cpu_delta,
+        memory_delta_bytes: memory_delta,
+        fit: preview::fit(&capacity, workload, workload.desired, target),
+        pdb: preview::pdb_notes(&pdbs, workload.desired, target),
+        lock,
+        approvals_needed: 0,
+        approvers: policy::approver_names(engine.config()),
+        risk: String::new(),
+        // Set by `store_and_preview` when the request is stored.
+        expires_at_ms: 0,
+        steps: Vec::new(),
+        notes: service.notes.clone(),
+        dry_run: String::new(),
+    })
+}
+
+/// Message of a dry run the API server accepted.
+pub(super) const DRY_RUN_ACCEPTED: &str = "accepted by the API server (dryRun=All)";
+
+pub(super) async fn request(
+    engine: &Engine,
+    request: &Request,
+    service_name: &str,
+    change: ReplicaChange,
+    replies: &Replies,
+) -> Result<(), EngineError> {
+    let (service, frozen) = authorize(engine, request, service_name).await?;
+    let kind = scalable_kind(&service)?;
+    let config = engine.config();
     let cluster = &engine.inner.cluster;
     let workload = cluster
         .workload(kind, &service.namespace, &service.workload)
@@ -104,107 +232,38 @@ pub(super) async fn request(
         workload.desired,
         change,
         hpa.as_ref().map(|h| (h.min, h.max)),
-        freeze.is_some(),
+        frozen,
     )?;
     let target = decision.target;
 
-    let dry_run = match cluster
+    if let Err(error) = cluster
         .set_replicas(kind, &service.namespace, &service.workload, target, true)
         .await
     {
-        Ok(()) => "accepted by the API server (dryRun=All)".to_string(),
-        Err(error) => {
-            return Err(EngineError::DryRunRejected {
-                service: service.name.clone(),
-                error: Box::new(error),
-            });
-        }
-    };
-
-    // Only requests that pass policy and the dry run count against the
-    // requester's rate limit, so typos during an incident cost nothing.
-    let limit = &config.policy.rate_limit;
-    let rate_key = format!("requester:{}", request.user);
-    if let RateDecision::Limited { retry_after } = coordinator
-        .check_rate(&rate_key, limit.requests, limit.per)
-        .await?
-    {
-        return Err(EngineError::RateLimited { retry_after });
-    }
-    if let Some(remaining) = coordinator.cooldown_remaining(&service.name).await? {
-        return Err(EngineError::Cooldown {
+        return Err(EngineError::DryRunRejected {
             service: service.name.clone(),
-            remaining,
+            error: Box::new(error),
         });
     }
+    admit(engine, request, &service).await?;
 
-    let capacity = cluster.node_capacity().await?;
-    let pod_labels = workload
-        .selector
-        .split(',')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let pdbs = cluster.pdbs_for(&service.namespace, &pod_labels).await?;
-    let scope = lock_scope(engine, &service);
-    let lock = coordinator.lock_holder(&scope).await?.map(|l| {
-        format!(
-            "held by {} for {} (expires in {}s)",
-            l.owner,
-            l.operation,
-            l.expires_in.as_secs()
-        )
-    });
-    let queued = coordinator.list_queue(&scope).await?.len();
-
-    let now = unix_now_ms();
-    let expires_at = now + config.policy.approval_expiry.as_millis() as u64;
-    let (cpu_delta, memory_delta) = preview::resource_delta(&workload, workload.desired, target);
-    let mut lock_text = lock;
-    if queued > 0 {
-        let text = format!("{queued} approved operation(s) queued");
-        lock_text = Some(match lock_text {
-            Some(holder) => format!("{holder}; {text}"),
-            None => text,
-        });
-    }
-    let impact = Impact {
-        service: service.name.clone(),
-        kind: kind.as_str().to_string(),
-        namespace: service.namespace.clone(),
-        workload: service.workload.clone(),
-        current: workload.desired,
-        ready: workload.ready,
+    let mut impact = impact_of(engine, &service, kind, &workload, target).await?;
+    impact.action = format!("scale {} {} → {}", service.name, workload.desired, target);
+    impact.hpa = hpa
+        .as_ref()
+        .map(|h| preview::hpa_note(&service.name, h, target));
+    impact.approvals_needed = decision.approvals_needed;
+    impact.risk = decision.risk.to_string();
+    impact.steps = preview::scale_steps(
+        kind,
+        &service.workload,
         target,
-        generation: workload.generation,
-        hpa: hpa
-            .as_ref()
-            .map(|h| preview::hpa_note(&service.name, h, target)),
-        cpu_delta_millis: cpu_delta,
-        memory_delta_bytes: memory_delta,
-        fit: preview::fit(&capacity, &workload, workload.desired, target),
-        pdb: preview::pdb_notes(&pdbs, workload.desired, target),
-        lock: lock_text,
-        approvals_needed: decision.approvals_needed,
-        approvers: policy::approver_names(config),
-        risk: decision.risk.to_string(),
-        expires_at_ms: expires_at as i64,
-        steps: preview::scale_steps(
-            kind,
-            &service.workload,
-            target,
-            config.policy.rollout_timeout.as_secs(),
-        ),
-        notes: service
-            .notes
-            .iter()
-            .cloned()
-            .chain(decision.reasons.iter().cloned())
-            .collect(),
-        dry_run,
-    };
+        config.policy.rollout_timeout.as_secs(),
+    );
+    impact.notes.extend(decision.reasons.iter().cloned());
+    impact.dry_run = DRY_RUN_ACCEPTED.to_string();
 
-    let payload = ScalePayload {
+    let payload = Operation::Scale(ScalePayload {
         service: service.name.clone(),
         namespace: service.namespace.clone(),
         workload: service.workload.clone(),
@@ -212,26 +271,52 @@ pub(super) async fn request(
         to: target,
         generation: workload.generation,
         impact: impact.clone(),
-    };
-    let summary = format!("scale {} {} → {}", service.name, workload.desired, target);
+    });
+    store_and_preview(
+        engine,
+        request,
+        &service,
+        decision.approvals_needed,
+        payload,
+        impact,
+        replies,
+    )
+    .await
+}
+
+/// Stores a pending request for `operation`, audits it and sends the
+/// preview. Shared by every operation that needs approval.
+pub(super) async fn store_and_preview(
+    engine: &Engine,
+    request: &Request,
+    service: &Service,
+    approvals_needed: u32,
+    operation: Operation,
+    impact: Impact,
+    replies: &Replies,
+) -> Result<(), EngineError> {
+    let now = unix_now_ms();
+    let expires_at = now + engine.config().policy.approval_expiry.as_millis() as u64;
+    let summary = impact.action.clone();
     let mut pending = PendingRequest {
         id: String::new(),
         requester: request.user.to_string(),
         service: service.name.clone(),
         summary: summary.clone(),
-        approvals_needed: decision.approvals_needed,
+        approvals_needed,
         allow_self_approval: service.self_approval_allowed,
         created_at: now,
         expires_at,
         channel: request.channel.clone(),
-        payload: serde_json::to_value(&payload)
+        payload: serde_json::to_value(&operation)
             .map_err(|e| EngineError::Internal(e.to_string()))?,
         approvals: Vec::new(),
         state: PendingState::Pending,
     };
     store_with_new_id(engine, &mut pending).await?;
 
-    coordinator
+    engine
+        .coordinator()
         .append_audit(&AuditEntry {
             at_ms: now,
             request_id: Some(pending.id.clone()),
@@ -242,7 +327,9 @@ pub(super) async fn request(
             fencing_token: None,
         })
         .await?;
-    tracing::info!(request_id = %pending.id, target, "pending request stored");
+    tracing::info!(request_id = %pending.id, "pending request stored");
+    let mut impact = impact;
+    impact.expires_at_ms = expires_at as i64;
     let body = ReplyBody::Preview {
         request_id: pending.id.clone(),
         impact: Box::new(impact),

@@ -91,7 +91,7 @@ impl Verb {
             Verb::Freeze => "stop all changes until unfrozen; requests then need an admin",
             Verb::Unfreeze => "lift a freeze",
             Verb::Hpa => {
-                "change minReplicas or maxReplicas of a service's HPA (not built yet: replies with the runbook's kubectl command)"
+                "request a new minReplicas or maxReplicas for a service's HPA; replies with an impact preview to approve"
             }
             Verb::Capacity => "show the capacity table: safe and recommended ranges per service",
             Verb::Help => "show the commands, or the details of one",

@@ -142,7 +142,7 @@ pub async fn run(
 
 /// Waits until the rollout completes (`Ok`) or the timeout passes (`Err`
 /// with the last status read), reporting progress as the counts change.
-async fn wait_for_rollout(
+pub(crate) async fn wait_for_rollout(
     cluster: &Cluster,
     plan: &ScalePlan,
     progress: &Progress,

@@ -3,6 +3,7 @@
 //! final state, whether it succeeded or not.
 
 pub mod horizontal;
+pub mod hpa_limits;
 
 use std::time::Duration;
 
@@ -36,6 +37,16 @@ pub enum StepError {
         workload: String,
         target: u32,
         error: ClusterError,
+    },
+    #[error("{hpa} no longer exists; nothing was changed")]
+    HpaMissing { hpa: String },
+    #[error(
+        "{hpa} changed since the preview (bounds were {previewed}, now {now}); nothing was changed: request a new preview"
+    )]
+    HpaChanged {
+        hpa: String,
+        previewed: String,
+        now: String,
     },
     #[error(transparent)]
     Cluster(#[from] ClusterError),
