@@ -17,7 +17,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// numbers; a change in the numbers is reported at once.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 
-/// What the approver approved.
+/// The change as approved.
 #[derive(Debug, Clone)]
 pub struct ScalePlan {
     pub kind: ScalableKind,

@@ -11,7 +11,7 @@ use super::horizontal::{ScalePlan, wait_for_rollout};
 use super::{Outcome, Progress, StepError};
 use crate::cluster::{Cluster, ScalableKind};
 
-/// What the approver approved.
+/// The change as approved.
 #[derive(Debug, Clone)]
 pub struct HpaPlan {
     pub kind: ScalableKind,
