@@ -215,6 +215,16 @@ async fn with_timeout<T>(
     }
 }
 
+/// Patch parameters of scalebot's writes: its field manager, and a
+/// server-side dry run when `dry_run` is set.
+fn write_params(dry_run: bool) -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        dry_run,
+        ..PatchParams::default()
+    }
+}
+
 fn is_not_found(error: &ClusterError) -> bool {
     matches!(error, ClusterError::Rejected { code: 404, .. })
 }
@@ -462,11 +472,7 @@ impl Cluster {
         replicas: u32,
         dry_run: bool,
     ) -> Result<(), ClusterError> {
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.to_string()),
-            dry_run,
-            ..PatchParams::default()
-        };
+        let params = write_params(dry_run);
         let patch = Patch::Merge(json!({ "spec": { "replicas": replicas } }));
         let action = if dry_run { "dry-run scale" } else { "scale" };
         match kind {
@@ -504,11 +510,7 @@ impl Cluster {
         max: u32,
         dry_run: bool,
     ) -> Result<(), ClusterError> {
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.to_string()),
-            dry_run,
-            ..PatchParams::default()
-        };
+        let params = write_params(dry_run);
         let patch = Patch::Merge(json!({ "spec": { "minReplicas": min, "maxReplicas": max } }));
         let action = if dry_run {
             "dry-run patch hpa"

@@ -125,7 +125,7 @@ impl EngineError {
     }
 }
 
-/// Turns an error into the text the user sees. `reference` ties the chat
+/// Turns an error into the text shown to the user. `reference` ties the chat
 /// message to the log line of an unexpected error.
 pub fn describe(error: &EngineError, reference: &str) -> String {
     match error {

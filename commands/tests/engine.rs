@@ -47,13 +47,23 @@ fn request(user: &str, text: &str) -> Request {
     }
 }
 
-/// One engine on its own Redis connection: a stand-in for a bot replica.
+/// Starts one engine on its own Redis connection, as a stand-in for a bot
+/// replica.
 async fn replica(sim: &Sim, redis: &RedisServer, config: Config, name: &str) -> Engine {
     let coordinator = Coordinator::redis(&redis.url(), "scalebot:")
         .await
         .expect("connect to redis");
     let client = sim.client().expect("kube client");
     Engine::new(config, coordinator, Cluster::new(client), name.to_string())
+}
+
+/// Starts a cluster, a Redis server and one engine with `config`. The
+/// server lives as long as the returned value.
+async fn start(config: Config) -> (Sim, RedisServer, Engine) {
+    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
+    let redis = RedisServer::start();
+    let engine = replica(&sim, &redis, config, "replica").await;
+    (sim, redis, engine)
 }
 
 fn drain(receiver: &mut mpsc::Receiver<Reply>) -> Vec<Reply> {
@@ -187,9 +197,7 @@ async fn approval_after_expiry_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn freeze_limits_requests_to_admins_with_two_approvals() {
-    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
-    let redis = RedisServer::start();
-    let engine = replica(&sim, &redis, config(), "replica").await;
+    let (sim, _redis, engine) = start(config()).await;
     let (sender, mut receiver) = mpsc::channel(64);
 
     engine
@@ -225,9 +233,7 @@ async fn freeze_limits_requests_to_admins_with_two_approvals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_rejection_creates_no_request() {
-    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
-    let redis = RedisServer::start();
-    let engine = replica(&sim, &redis, config(), "replica").await;
+    let (sim, _redis, engine) = start(config()).await;
     sim.cluster().faults.with(|plan| {
         plan.errors.push(ErrorRule {
             verb: "patch".to_string(),
@@ -249,9 +255,7 @@ async fn dry_run_rejection_creates_no_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn change_since_preview_stops_the_procedure() {
-    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
-    let redis = RedisServer::start();
-    let engine = replica(&sim, &redis, config(), "replica").await;
+    let (sim, _redis, engine) = start(config()).await;
     let id = preview(&engine, "oncall", "scale synapse 4").await;
 
     let api: Api<Deployment> = Api::namespaced(sim.client().expect("client"), "butterfly");
@@ -299,9 +303,7 @@ async fn rollout_timeout_reports_state_and_releases_lock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preview_reports_pods_that_do_not_fit() {
-    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
-    let redis = RedisServer::start();
-    let engine = replica(&sim, &redis, config(), "replica").await;
+    let (sim, _redis, engine) = start(config()).await;
     let api: Api<Deployment> = Api::namespaced(sim.client().expect("client"), "butterfly");
     for (name, count) in [("capsule", 12), ("odyssey-core", 15)] {
         let patch = Patch::Merge(serde_json::json!({"spec": {"replicas": count}}));
@@ -384,9 +386,7 @@ async fn freeze_stops_request_waiting_for_lock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_request_for_same_service_is_refused() {
-    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
-    let redis = RedisServer::start();
-    let engine = replica(&sim, &redis, config(), "replica").await;
+    let (_sim, _redis, engine) = start(config()).await;
     let first = preview(&engine, "oncall", "scale synapse -1").await;
 
     let (sender, mut receiver) = mpsc::channel(64);
@@ -405,9 +405,7 @@ async fn second_request_for_same_service_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hpa_min_raise_moves_workload_after_approval() {
-    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
-    let redis = RedisServer::start();
-    let engine = replica(&sim, &redis, config(), "replica").await;
+    let (sim, _redis, engine) = start(config()).await;
     let (sender, mut receiver) = mpsc::channel(256);
     engine
         .handle(request("oncall", "hpa synapse min 4"), sender.clone())
@@ -448,9 +446,7 @@ async fn hpa_min_raise_moves_workload_after_approval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hpa_bound_crossing_is_refused() {
-    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
-    let redis = RedisServer::start();
-    let engine = replica(&sim, &redis, config(), "replica").await;
+    let (_sim, _redis, engine) = start(config()).await;
     let (sender, mut receiver) = mpsc::channel(64);
     engine
         .handle(request("oncall", "hpa synapse min 13"), sender)

@@ -1,6 +1,6 @@
 //! The shared state of one simulated cluster: the object store, the fault
-//! plan and the controller timings. Everything else (HTTP server,
-//! controllers, exec programs) holds a clone of [`Cluster`].
+//! plan and the controller timings. The HTTP server, the controllers
+//! and the exec programs each keep a clone of [`Cluster`].
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

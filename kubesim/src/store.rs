@@ -244,16 +244,7 @@ impl Store {
                 name,
             });
         }
-        let new = finish_update(&mut state, &old, object);
-        state.objects.insert(key, new.clone());
-        self.publish(
-            &mut state,
-            EventType::Modified,
-            resource,
-            namespace,
-            new.clone(),
-        );
-        Ok(new)
+        Ok(self.replace_stored(&mut state, key, &old, object))
     }
 
     /// Applies `change` to the stored object under the store lock, so
@@ -286,16 +277,7 @@ impl Store {
         if object == old {
             return Ok(old);
         }
-        let new = finish_update(&mut state, &old, object);
-        state.objects.insert(key, new.clone());
-        self.publish(
-            &mut state,
-            EventType::Modified,
-            resource,
-            namespace,
-            new.clone(),
-        );
-        Ok(new)
+        Ok(self.replace_stored(&mut state, key, &old, object))
     }
 
     pub fn delete(&self, resource: &str, namespace: &str, name: &str) -> Result<Value, StoreError> {
@@ -321,6 +303,29 @@ impl Store {
             object.clone(),
         );
         Ok(object)
+    }
+
+    /// Stores `object` in place of `old` (see [`finish_update`]) and
+    /// publishes the MODIFIED event. Returns the stored object.
+    fn replace_stored(
+        &self,
+        state: &mut State,
+        key: ObjectKey,
+        old: &Value,
+        object: Value,
+    ) -> Value {
+        let new = finish_update(state, old, object);
+        let (resource, namespace, _) = &key;
+        let (resource, namespace) = (resource.clone(), namespace.clone());
+        state.objects.insert(key, new.clone());
+        self.publish(
+            state,
+            EventType::Modified,
+            &resource,
+            &namespace,
+            new.clone(),
+        );
+        new
     }
 
     /// Subscribes to changes after `since`. Returns the missed events from
@@ -364,7 +369,7 @@ impl Store {
             state.history.pop_front();
         }
         state.history.push_back(event.clone());
-        // No receivers is fine: nobody is watching.
+        // A send without receivers fails, which only means no watch is open.
         let _ = self.events.send(event);
     }
 }

@@ -33,9 +33,9 @@ async fn pending_for(
         .into_iter()
         .filter(|p| p.channel == request.channel)
         .collect();
-    // An approver means someone else's request; when only the user's own
-    // request is pending, it is picked so that the reply says why it
-    // cannot be approved instead of "nothing pending".
+    // An approver means someone else's request. When only the user's own
+    // request is pending, it is picked, so that the reply explains why it
+    // cannot be approved instead of reporting that nothing is pending.
     let others: Vec<PendingRequest> = in_channel
         .iter()
         .filter(|p| !exclude_own || p.requester != user || p.allow_self_approval)
@@ -300,7 +300,7 @@ pub(super) async fn cancel(
 
 /// Audits an expiry found by this decision (the periodic sweep does not
 /// see requests that `decide` already marked expired), then turns the
-/// outcome into the error the user sees.
+/// outcome into the error shown to the user.
 async fn refused(
     engine: &Engine,
     pending: &PendingRequest,
@@ -315,7 +315,7 @@ async fn refused(
     outcome_error(pending, outcome)
 }
 
-/// Turns the outcomes that change nothing into the error the user sees.
+/// Turns the outcomes that change nothing into the error shown to the user.
 fn outcome_error(pending: &PendingRequest, outcome: DecisionOutcome) -> EngineError {
     let id = pending.id.clone();
     match outcome {

@@ -287,7 +287,7 @@ async fn run(
     let lock_lost = *lost.borrow();
 
     // The result is recorded before the lock is released, so that no other
-    // process sees a released lock with an unfinished audit record.
+    // process finds a released lock with an unfinished audit record.
     match result {
         Ok(outcome) => {
             finish(
@@ -389,7 +389,7 @@ async fn finish(
 }
 
 /// Renews the lock at a third of its TTL until aborted. Sets `lost` when a
-/// renewal fails, so the result can say that exclusivity was not guaranteed.
+/// renewal fails, so the result can report that exclusivity was not guaranteed.
 async fn renew_lock(engine: Engine, guard: LockGuard, ttl: Duration, lost: watch::Sender<bool>) {
     let interval = ttl / 3;
     loop {

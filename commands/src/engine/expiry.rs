@@ -1,6 +1,6 @@
-//! The periodic sweep: announces pending requests that expired without a
-//! decision, so the thread shows that nothing will happen and the audit log
-//! says why, and reports procedures left unfinished by a bot that died.
+//! The periodic sweep. It announces pending requests that expired without a
+//! decision and records them in the audit log, and it reports procedures
+//! left unfinished by a bot that died.
 
 use std::time::Duration;
 

@@ -42,7 +42,7 @@ pub const REPLY_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 pub const FLOOD_LIMIT: u32 = 30;
 pub const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 
-/// Longest message the engine parses. Commands are short; a longer text is
+/// Maximum length of a message the engine parses. Commands are short; a longer text is
 /// a paste by mistake, and echoing it back would exceed chat size limits.
 pub const MAX_MESSAGE_BYTES: usize = 2000;
 

@@ -1,7 +1,7 @@
 //! Reports procedures that a stopped or crashed bot left unfinished: their
 //! audit record shows a start but no result, and no live process holds
-//! their lock any more. The report says what state the workload is in now,
-//! so nobody has to guess whether the change happened.
+//! their lock any more. The report gives the workload's current state, so
+//! the team need not guess whether the change happened.
 
 use std::collections::BTreeSet;
 use std::time::Duration;

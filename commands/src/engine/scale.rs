@@ -20,7 +20,7 @@ use crate::reply::EngineError;
 /// Attempts at finding an unused request id before giving up.
 const REQUEST_ID_ATTEMPTS: usize = 5;
 
-/// What a pending request runs on approval, stored with it.
+/// Operation of a pending request, stored with it and run on approval.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "operation", rename_all = "snake_case")]
 pub enum Operation {
