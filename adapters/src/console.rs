@@ -170,7 +170,9 @@ pub fn render(reply: &Reply) -> String {
         ReplyBody::Text(text) => indent(&format!("{tag}{text}")),
         ReplyBody::Error(text) => indent(&format!("{tag}error: {text}")),
         ReplyBody::Preview { impact, request_id } => render_preview(request_id, impact),
-        ReplyBody::Progress(line) => indent(&format!("{tag}{line}")),
+        ReplyBody::Progress(line) | ReplyBody::Decided { text: line, .. } => {
+            indent(&format!("{tag}{line}"))
+        }
         ReplyBody::Result {
             succeeded,
             summary,

@@ -56,6 +56,7 @@ conformance_tests!(
     decide_unknown_id,
     decide_cancel_only_by_requester,
     dedupe_accepts_first_delivery,
+    notes_are_read_back_until_expiry,
     rate_limit_allows_then_limits,
     cooldown_counts_down,
     freeze_is_shared,

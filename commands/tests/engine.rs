@@ -78,7 +78,10 @@ fn texts(replies: &[Reply]) -> String {
     replies
         .iter()
         .map(|r| match &r.body {
-            ReplyBody::Text(t) | ReplyBody::Error(t) | ReplyBody::Progress(t) => t.clone(),
+            ReplyBody::Text(t)
+            | ReplyBody::Error(t)
+            | ReplyBody::Progress(t)
+            | ReplyBody::Decided { text: t, .. } => t.clone(),
             ReplyBody::Preview { request_id, impact } => {
                 format!(
                     "preview {request_id}: {} → {} ({})",

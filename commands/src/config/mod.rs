@@ -5,9 +5,10 @@
 //!
 //! Sections: `services` (from which `Catalog::from_config` builds the
 //! catalog), `roles` (who may request, approve and administer), `policy`
-//! (approvals, expiry, cooldown, rate limit, lock and timeouts), `redis`
-//! and `cluster`.
+//! (approvals, expiry, cooldown, rate limit, lock and timeouts), `redis`,
+//! `cluster`, and the chat platforms `slack` and `discord`.
 
+mod chat;
 mod duration;
 mod raw;
 mod render;
@@ -20,6 +21,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+pub use chat::{
+    CommandScope, DiscordConfig, MAX_SOCKET_CONNECTIONS, SlackConfig, SlackMode,
+};
 pub use duration::{DURATION_FORMS, format_duration, parse_duration};
 pub use render::mask_url_password;
 
@@ -131,6 +135,10 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub redis: RedisConfig,
     pub cluster: ClusterConfig,
+    /// `None` when the file has no `slack` section: Slack is off.
+    pub slack: Option<SlackConfig>,
+    /// `None` when the file has no `discord` section: Discord is off.
+    pub discord: Option<DiscordConfig>,
 }
 
 /// Principals per role. Admins may also approve and request, and approvers

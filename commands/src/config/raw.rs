@@ -28,6 +28,10 @@ pub(super) struct RawConfig {
     pub redis: Option<RawRedis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<RawCluster>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack: Option<super::chat::RawSlack>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discord: Option<super::chat::RawDiscord>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

@@ -44,6 +44,8 @@ pub(super) fn render_effective(config: &Config) -> String {
             context: config.cluster.context.clone(),
             namespace: Some(config.cluster.namespace.clone()),
         }),
+        slack: config.slack.as_ref().map(super::chat::render_slack),
+        discord: config.discord.as_ref().map(super::chat::render_discord),
     };
     serde_saphyr::to_string(&raw)
         .unwrap_or_else(|error| format!("# the effective config could not be rendered: {error}\n"))

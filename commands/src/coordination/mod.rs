@@ -251,6 +251,26 @@ impl Coordinator {
         }
     }
 
+    /// Stores a short adapter note, such as the chat message that shows a
+    /// pending request, so every replica can find it until `ttl` passes.
+    pub async fn put_note(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CoordError> {
+        match self {
+            Self::Memory(store) => {
+                store.put_note(key, value, ttl);
+                Ok(())
+            }
+            Self::Redis(store) => store.put_note(key, value, ttl).await,
+        }
+    }
+
+    /// Reads a note stored by [`Coordinator::put_note`], if it has not expired.
+    pub async fn get_note(&self, key: &str) -> Result<Option<String>, CoordError> {
+        match self {
+            Self::Memory(store) => Ok(store.get_note(key)),
+            Self::Redis(store) => store.get_note(key).await,
+        }
+    }
+
     /// Counts one event for `key` unless `limit` events were already counted
     /// in the last `window` (a sliding-window log). Redis uses the server's
     /// clock, so replicas share one window.

@@ -2,7 +2,7 @@
 //! configuration; the decision itself is one atomic step in the coordination
 //! store, so a double click or two replicas never run a request twice.
 
-use super::{Engine, Replies, Reply, ReplyBody, Request, execute, send};
+use super::{Decided, Engine, Replies, Reply, ReplyBody, Request, execute, send};
 use crate::coordination::{
     AuditEntry, AuditKind, Decision, DecisionOutcome, PendingRequest, unix_now_ms,
 };
@@ -140,13 +140,17 @@ pub(super) async fn approve(
             )
             .await?;
             let approvers: Vec<&str> = approved.approvals.iter().map(|a| a.by.as_str()).collect();
+            let text = format!("approved by {}: {}", approvers.join(" and "), approved.summary);
             send(
                 replies,
-                reply(format!(
-                    "approved by {}: {}",
-                    approvers.join(" and "),
-                    approved.summary
-                )),
+                Reply::new(
+                    &request.channel,
+                    Some(approved.id.clone()),
+                    ReplyBody::Decided {
+                        decision: Decided::Approved,
+                        text,
+                    },
+                ),
             )
             .await;
             execute::spawn(engine, approved, replies.clone()).await;
@@ -220,7 +224,14 @@ pub(super) async fn reject(
             );
             send(
                 replies,
-                Reply::new(&request.channel, Some(rejected.id), ReplyBody::Text(text)),
+                Reply::new(
+                    &request.channel,
+                    Some(rejected.id),
+                    ReplyBody::Decided {
+                        decision: Decided::Rejected,
+                        text,
+                    },
+                ),
             )
             .await;
             Ok(())
@@ -289,7 +300,14 @@ pub(super) async fn cancel(
             );
             send(
                 replies,
-                Reply::new(&request.channel, Some(cancelled.id), ReplyBody::Text(text)),
+                Reply::new(
+                    &request.channel,
+                    Some(cancelled.id),
+                    ReplyBody::Decided {
+                        decision: Decided::Cancelled,
+                        text,
+                    },
+                ),
             )
             .await;
             Ok(())

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Engine, Replies, Reply, ReplyBody, send};
+use super::{Decided, Engine, Replies, Reply, ReplyBody, send};
 use crate::coordination::{AuditEntry, AuditKind, unix_now_ms};
 
 /// Interval between two sweeps for expired requests.
@@ -59,7 +59,10 @@ pub async fn sweep_expired(engine: Engine, replies: Replies, interval: Duration)
             let reply = Reply::new(
                 &request.channel,
                 Some(request.id.clone()),
-                ReplyBody::Text(text),
+                ReplyBody::Decided {
+                    decision: Decided::Expired,
+                    text,
+                },
             );
             send(&replies, reply).await;
         }

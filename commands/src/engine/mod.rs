@@ -75,12 +75,38 @@ pub enum ReplyBody {
         request_id: String,
         impact: Box<Impact>,
     },
+    /// A pending request was decided or expired; adapters update its
+    /// preview (remove the controls, show the decision).
+    Decided {
+        decision: Decided,
+        text: String,
+    },
     Progress(String),
     Result {
         succeeded: bool,
         summary: String,
         details: Vec<String>,
     },
+}
+
+/// How a pending request left the pending state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decided {
+    Approved,
+    Rejected,
+    Cancelled,
+    Expired,
+}
+
+impl Decided {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decided::Approved => "approved",
+            Decided::Rejected => "rejected",
+            Decided::Cancelled => "cancelled",
+            Decided::Expired => "expired",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

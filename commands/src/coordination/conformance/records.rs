@@ -22,6 +22,27 @@ pub async fn dedupe_accepts_first_delivery(harness: &Harness) {
     );
 }
 
+pub async fn notes_are_read_back_until_expiry(harness: &Harness) {
+    let coordinator = harness.coordinator().await;
+    let ttl = Duration::from_millis(1000);
+    assert_eq!(coordinator.get_note("message:r1").await.unwrap(), None);
+    coordinator
+        .put_note("message:r1", "C1/1700000000.000100", ttl)
+        .await
+        .unwrap();
+    coordinator
+        .put_note("message:r1", "C1/1700000000.000200", ttl)
+        .await
+        .unwrap();
+    assert_eq!(
+        coordinator.get_note("message:r1").await.unwrap().as_deref(),
+        Some("C1/1700000000.000200"),
+        "a second write replaces the note"
+    );
+    sleep(ttl + Duration::from_millis(200)).await;
+    assert_eq!(coordinator.get_note("message:r1").await.unwrap(), None);
+}
+
 pub async fn rate_limit_allows_then_limits(harness: &Harness) {
     let coordinator = harness.coordinator().await;
     let window = Duration::from_millis(1000);

@@ -32,6 +32,8 @@ struct State {
     queues: HashMap<String, LockQueue>,
     requests: HashMap<String, StoredRequest>,
     deliveries: HashMap<String, Instant>,
+    /// Adapter notes: value and expiry.
+    notes: HashMap<String, (String, Instant)>,
     rate_logs: HashMap<String, RateLog>,
     cooldowns: HashMap<String, Instant>,
     freeze: Option<FreezeState>,
@@ -103,6 +105,17 @@ impl MemoryStore {
         }
         state.deliveries.insert(delivery_id.to_string(), now + ttl);
         true
+    }
+
+    pub fn put_note(&self, key: &str, value: &str, ttl: Duration) {
+        let expires = Instant::now() + ttl;
+        self.state()
+            .notes
+            .insert(key.to_string(), (value.to_string(), expires));
+    }
+
+    pub fn get_note(&self, key: &str) -> Option<String> {
+        self.state().notes.get(key).map(|(value, _)| value.clone())
     }
 
     pub fn check_rate(&self, key: &str, limit: u32, window: Duration) -> RateDecision {
@@ -179,7 +192,7 @@ impl MemoryStore {
 }
 
 impl State {
-    /// Drops expired locks, waiters, requests, delivery ids, rate logs and
+    /// Drops expired locks, waiters, requests, delivery ids, notes, rate logs and
     /// cooldowns, as Redis would expire their keys.
     fn drop_expired(&mut self, now: Instant) {
         self.locks.retain(|_, lock| lock.expires > now);
@@ -191,6 +204,7 @@ impl State {
         self.queues.retain(|_, queue| !queue.waiters.is_empty());
         self.requests.retain(|_, stored| stored.delete_at > now);
         self.deliveries.retain(|_, expires| *expires > now);
+        self.notes.retain(|_, (_, expires)| *expires > now);
         self.rate_logs.retain(|_, log| {
             log.events
                 .back()

@@ -155,6 +155,26 @@ impl RedisStore {
         Ok(reply.is_some())
     }
 
+    pub async fn put_note(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CoordError> {
+        let mut connection = self.connection();
+        let mut command = redis::cmd("SET");
+        command
+            .arg(self.keys.note(key))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl_millis(ttl));
+        self.run("write note", command.query_async::<()>(&mut connection))
+            .await
+    }
+
+    pub async fn get_note(&self, key: &str) -> Result<Option<String>, CoordError> {
+        let mut connection = self.connection();
+        let mut command = redis::cmd("GET");
+        command.arg(self.keys.note(key));
+        self.run("read note", command.query_async(&mut connection))
+            .await
+    }
+
     pub async fn check_rate(
         &self,
         key: &str,
@@ -303,6 +323,10 @@ impl Keys {
 
     fn delivery(&self, delivery_id: &str) -> String {
         format!("{}:delivery:{delivery_id}", self.prefix)
+    }
+
+    fn note(&self, key: &str) -> String {
+        format!("{}:note:{key}", self.prefix)
     }
 
     fn rate(&self, key: &str) -> String {
