@@ -62,8 +62,8 @@ impl Router {
     /// not configured are logged, not lost silently.
     pub async fn run(self, mut input: mpsc::Receiver<Reply>) {
         while let Some(reply) = input.recv().await {
-            let target = split_channel(&reply.channel)
-                .and_then(|(platform, _)| self.routes.get(&platform));
+            let target =
+                split_channel(&reply.channel).and_then(|(platform, _)| self.routes.get(&platform));
             match target {
                 Some(sender) => {
                     if sender.send(reply).await.is_err() {
@@ -307,10 +307,7 @@ mod tests {
     fn channel_names_round_trip() {
         let name = channel_name(Platform::Slack, "C024BE91L");
         assert_eq!(name, "slack:C024BE91L");
-        assert_eq!(
-            split_channel(&name),
-            Some((Platform::Slack, "C024BE91L"))
-        );
+        assert_eq!(split_channel(&name), Some((Platform::Slack, "C024BE91L")));
         assert_eq!(split_channel("console"), None);
     }
 
@@ -335,7 +332,9 @@ mod tests {
             Some("r7")
         );
         assert_eq!(
-            message_of(&coordinator, Platform::Slack, "r7").await.unwrap(),
+            message_of(&coordinator, Platform::Slack, "r7")
+                .await
+                .unwrap(),
             None
         );
     }

@@ -71,6 +71,9 @@ mod tests {
     #[test]
     fn load_names_the_missing_variable() {
         let error = load("SCALEBOT_TEST_UNSET_TOKEN", None).unwrap_err();
-        assert!(error.contains("SCALEBOT_TEST_UNSET_TOKEN is not set"), "{error}");
+        assert!(
+            error.contains("SCALEBOT_TEST_UNSET_TOKEN is not set"),
+            "{error}"
+        );
     }
 }

@@ -49,6 +49,25 @@ pub enum Command {
         #[arg(long, env = "SCALEBOT_REDIS_URL")]
         redis: Option<String>,
     },
+    /// Serve Slack and Discord as configured, with health (`/healthz`,
+    /// `/readyz`) and Prometheus metrics (`/metrics`) on the listener.
+    Serve {
+        /// Configuration file (YAML) with a `slack` or `discord` section.
+        #[arg(long)]
+        config: PathBuf,
+        /// Address of the HTTP listener (Slack endpoints, health, metrics).
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        listen: std::net::SocketAddr,
+        /// Kubeconfig file; defaults as for `console`.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Kubeconfig context; defaults as for `console`.
+        #[arg(long)]
+        context: Option<String>,
+        /// Redis URL for locks and approvals shared by all replicas.
+        #[arg(long, env = "SCALEBOT_REDIS_URL")]
+        redis: Option<String>,
+    },
     /// Validate a configuration file and print the effective configuration
     /// without secrets.
     CheckConfig {
@@ -63,6 +82,7 @@ impl Command {
     pub fn default_log_level(&self) -> &'static str {
         match self {
             Command::Demo { .. } | Command::Console { .. } => "warn",
+            Command::Serve { .. } => "info",
             Command::CheckConfig { .. } => "warn",
         }
     }
@@ -85,6 +105,23 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         } => {
             let config = wiring::load_config(&config)?;
             wiring::run_console(config, kubeconfig, context, redis).await
+        }
+        Command::Serve {
+            config,
+            listen,
+            kubeconfig,
+            context,
+            redis,
+        } => {
+            let config = wiring::load_config(&config)?;
+            crate::serve::run(crate::serve::ServeOptions {
+                config,
+                listen,
+                kubeconfig,
+                context,
+                redis,
+            })
+            .await
         }
         Command::CheckConfig { file } => {
             let config = wiring::load_config(&file)?;

@@ -4,6 +4,7 @@
 
 mod cli;
 mod logging;
+mod serve;
 mod wiring;
 
 use clap::Parser;

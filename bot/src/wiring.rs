@@ -90,7 +90,7 @@ async fn run_console_with(engine: Engine) -> anyhow::Result<()> {
 }
 
 /// Resolves on SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -146,6 +146,18 @@ pub async fn run_console(
     context: Option<String>,
     redis: Option<String>,
 ) -> anyhow::Result<()> {
+    let engine = build_engine(config, kubeconfig, context, redis).await?;
+    run_console_with(engine).await
+}
+
+/// Connects to Redis (or, without a URL, uses the in-memory store) and to
+/// the cluster, and builds the engine.
+pub async fn build_engine(
+    config: Config,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    redis: Option<String>,
+) -> anyhow::Result<Engine> {
     let redis = redis.or_else(|| {
         config
             .redis
@@ -157,12 +169,16 @@ pub async fn run_console(
         Some(url) => connect_redis(&url, &config.redis.key_prefix).await?,
         None => {
             eprintln!(
-                "warning: no --redis given, so locks and approvals are local to this process"
+                "warning: no Redis URL given (--redis, SCALEBOT_REDIS_URL or redis.url), so locks and approvals are local to this process"
             );
             Coordinator::memory()
         }
     };
     let client = kube_client(&config, kubeconfig, context).await?;
-    let engine = Engine::new(config, coordinator, Cluster::new(client), instance_name());
-    run_console_with(engine).await
+    Ok(Engine::new(
+        config,
+        coordinator,
+        Cluster::new(client),
+        instance_name(),
+    ))
 }

@@ -497,3 +497,5 @@ pub fn http_json(method: &str, base_url: &str, path: &str, body: &str) -> u16 {
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("no HTTP status in response {response:?}"))
 }
+pub mod fake_slack;
+pub mod serve;

@@ -196,7 +196,9 @@ pub(super) fn discord(problems: &mut Problems, raw: RawDiscord) -> DiscordConfig
     }
     let channels = snowflakes(problems, "discord.channels", &raw.channels);
     let prefix = raw.prefix.unwrap_or_else(|| "!".to_string());
-    if prefix.trim().is_empty() || prefix.chars().count() > 5 || prefix.contains(char::is_whitespace)
+    if prefix.trim().is_empty()
+        || prefix.chars().count() > 5
+        || prefix.contains(char::is_whitespace)
     {
         problems.invalid(
             "discord.prefix",

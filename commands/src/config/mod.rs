@@ -21,9 +21,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-pub use chat::{
-    CommandScope, DiscordConfig, MAX_SOCKET_CONNECTIONS, SlackConfig, SlackMode,
-};
+pub use chat::{CommandScope, DiscordConfig, MAX_SOCKET_CONNECTIONS, SlackConfig, SlackMode};
 pub use duration::{DURATION_FORMS, format_duration, parse_duration};
 pub use render::mask_url_password;
 

@@ -66,7 +66,9 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
     approvals_reachable(&mut problems, &roles, &policy.approvals);
     let redis = redis(&mut problems, raw.redis.unwrap_or_default());
     let slack = raw.slack.map(|raw| super::chat::slack(&mut problems, raw));
-    let discord = raw.discord.map(|raw| super::chat::discord(&mut problems, raw));
+    let discord = raw
+        .discord
+        .map(|raw| super::chat::discord(&mut problems, raw));
     problems.0.extend(cluster_problems.0);
     problems.into_result()?;
     Ok(Config {

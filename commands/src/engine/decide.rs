@@ -140,7 +140,11 @@ pub(super) async fn approve(
             )
             .await?;
             let approvers: Vec<&str> = approved.approvals.iter().map(|a| a.by.as_str()).collect();
-            let text = format!("approved by {}: {}", approvers.join(" and "), approved.summary);
+            let text = format!(
+                "approved by {}: {}",
+                approvers.join(" and "),
+                approved.summary
+            );
             send(
                 replies,
                 Reply::new(
