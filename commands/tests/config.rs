@@ -531,3 +531,79 @@ fn render_effective_reads_back_to_same_config() {
     assert!(text.contains("approval_expiry: 15m"), "{text}");
     assert!(text.contains("hpa: none"), "{text}");
 }
+
+#[test]
+fn chat_sections_are_off_unless_present() {
+    let config = Config::from_yaml_str(MINIMAL).unwrap();
+    assert!(config.slack.is_none());
+    assert!(config.discord.is_none());
+}
+
+#[test]
+fn chat_sections_read_with_defaults() {
+    use commands::config::{CommandScope, SlackMode};
+    let yaml = format!(
+        "{MINIMAL}slack:\n  mode: socket\n  channels: [c024be91l]\ndiscord:\n  guilds: [\"1098765432109876543\"]\n"
+    );
+    let config = Config::from_yaml_str(&yaml).unwrap();
+    let slack = config.slack.as_ref().unwrap();
+    assert_eq!(slack.mode, SlackMode::Socket);
+    assert_eq!(slack.channels, vec!["C024BE91L".to_string()]);
+    assert_eq!(slack.socket_connections, 1);
+    assert_eq!(slack.group_cache, Duration::from_secs(300));
+    let discord = config.discord.as_ref().unwrap();
+    assert_eq!(discord.commands, CommandScope::Guild);
+    assert_eq!(discord.guilds, vec![1098765432109876543]);
+    assert_eq!(discord.prefix, "!");
+    assert!(discord.threads);
+    let rendered = config.render_effective();
+    let again = Config::from_yaml_str(&rendered).unwrap();
+    assert_eq!(again, config);
+}
+
+#[test]
+fn chat_section_problems_are_all_reported() {
+    let yaml = format!(
+        "{MINIMAL}slack:\n  mode: websocket\n  channels: [U024BE7LH]\n  socket_connections: 11\n  group_cache: soon\ndiscord:\n  guilds: []\n  channels: [general]\n  prefix: \"run it\"\n"
+    );
+    let lines = lines_of(&yaml);
+    assert_has_line(&lines, "slack.mode: \"websocket\"; expected http or socket");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("slack.channels[0]: \"U024BE7LH\" is not a Slack channel id")),
+        "{lines:?}"
+    );
+    assert_has_line(&lines, "slack.socket_connections: 11; expected 1 to 10");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("slack.group_cache: \"soon\"")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("discord.guilds: empty, but discord.commands is guild")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("discord.channels[0]: \"general\" is not a Discord id")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("discord.prefix: \"run it\"")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn chat_section_rejects_unknown_keys() {
+    let yaml = format!("{MINIMAL}slack:\n  bot_token: xoxb-secret\n");
+    let text = errors_of(&yaml).to_string();
+    assert!(text.contains("bot_token"), "{text}");
+}

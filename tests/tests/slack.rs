@@ -686,3 +686,81 @@ async fn socket_mode_acks_handles_and_reconnects() {
     setup.wait_thread(&preview, "done", PROCEDURE).await;
     assert_eq!(setup.replicas("synapse"), "4");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_run_once_per_event_and_message() {
+    let setup = setup("http").await;
+    let event = |event_id: &str| {
+        serde_json::json!({
+            "type": "event_callback",
+            "team_id": fake_slack::TEAM_ID,
+            "api_app_id": fake_slack::APP_ID,
+            "event_id": event_id,
+            "event_time": fake_slack::now_timestamp(),
+            "event": {
+                "type": "app_mention",
+                "user": REQUESTER,
+                "channel": CHANNEL,
+                "ts": "1700000000.000100",
+                "text": format!("<@{}> scale synapse 4", fake_slack::BOT_USER_ID),
+            },
+        })
+        .to_string()
+    };
+    let post = |body: String, retry: Option<&'static str>| {
+        let timestamp = fake_slack::now_timestamp();
+        let mut request = setup
+            .http
+            .post(format!("{}/slack/events", setup.bot.url))
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, fake_slack::sign(SECRET, timestamp, &body))
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .body(body);
+        if let Some(retry) = retry {
+            request = request
+                .header("X-Slack-Retry-Num", retry)
+                .header("X-Slack-Retry-Reason", "http_timeout");
+        }
+        async move {
+            request
+                .send()
+                .await
+                .expect("request to the bot")
+                .status()
+                .as_u16()
+        }
+    };
+
+    let challenge =
+        serde_json::json!({"type": "url_verification", "challenge": "c0ffee", "token": "t"});
+    let timestamp = fake_slack::now_timestamp();
+    let body = challenge.to_string();
+    let answer: Value = setup
+        .http
+        .post(format!("{}/slack/events", setup.bot.url))
+        .header(SIGNATURE_HEADER, fake_slack::sign(SECRET, timestamp, &body))
+        .header(TIMESTAMP_HEADER, timestamp.to_string())
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["challenge"], "c0ffee");
+
+    assert_eq!(post(event("Ev0001"), None).await, 200);
+    // Slack's retry of the same delivery, and the same message under a new
+    // event id, are acknowledged and not run again.
+    assert_eq!(post(event("Ev0001"), Some("1")).await, 200);
+    assert_eq!(post(event("Ev0002"), None).await, 200);
+    setup.preview().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let previews = setup
+        .fake
+        .calls_to("chat.postMessage")
+        .into_iter()
+        .filter(|call| approve_value(&call.params).is_some())
+        .count();
+    assert_eq!(previews, 1, "one preview for one mention");
+}

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use super::inbound::{self, Inbound};
 use super::{DEDUP_TTL, Immediate, Slack};
 
-/// Time the bot waits for the first answer before it acknowledges a slash
+/// Time the bot waits for the first reply before it acknowledges a slash
 /// command with "working on it". Slack shows an error after 3 seconds.
 pub const ACK_BUDGET: Duration = Duration::from_millis(2000);
 
@@ -114,7 +114,7 @@ fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, message).into_response()
 }
 
-/// Why a request was not taken.
+/// The reason a request is not processed.
 #[derive(Debug)]
 enum Rejected {
     /// Signature, timestamp or headers are wrong: 401 with the reason.
