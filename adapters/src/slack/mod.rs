@@ -41,6 +41,11 @@ pub const APP_TOKEN_ENV: &str = "SLACK_APP_TOKEN";
 /// minutes; an hour leaves a wide margin.
 pub const DEDUP_TTL: Duration = Duration::from_secs(60 * 60);
 
+/// Slack events handled at once. Beyond this the bot answers "busy" instead
+/// of queueing work without bound; a burst of 200 commands per second
+/// stays far below it because each one is answered within 2 seconds.
+pub const MAX_IN_FLIGHT: usize = 1024;
+
 /// What the adapter needs besides the engine.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -68,6 +73,7 @@ struct Inner {
     groups: Vec<String>,
     group_cache: std::sync::Mutex<HashMap<String, CachedGroup>>,
     sequence: AtomicU64,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 struct CachedGroup {
@@ -99,6 +105,7 @@ impl Slack {
                 groups,
                 group_cache: std::sync::Mutex::new(HashMap::new()),
                 sequence: AtomicU64::new(0),
+                in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
             }),
         })
     }
@@ -119,11 +126,25 @@ impl Slack {
     /// `immediate`, when given, receives the first answer if it is a short
     /// text, so that the HTTP response can carry it.
     pub fn accept(&self, event: Inbound, immediate: Option<oneshot::Sender<Immediate>>) {
+        let Ok(permit) = Arc::clone(&self.inner.in_flight).try_acquire_owned() else {
+            metrics::counter!("scalebot_slack_rejected_total", "reason" => "busy").increment(1);
+            tracing::warn!(
+                max = MAX_IN_FLIGHT,
+                "too many Slack events in flight; event rejected"
+            );
+            if let Some(sender) = immediate {
+                let _ = sender.send(Immediate::Ephemeral(
+                    "scalebot is busy with other requests; nothing was changed, try again in a minute".to_string(),
+                ));
+            }
+            return;
+        };
         let slack = self.clone();
         tokio::spawn(async move {
             if let Err(message) = slack.dispatch(event, immediate).await {
                 tracing::warn!(%message, "Slack event not handled");
             }
+            drop(permit);
         });
     }
 

@@ -179,7 +179,7 @@ pub(super) async fn approve(
             .await;
             Ok(())
         }
-        other => Err(refused(engine, &pending, other).await),
+        other => Err(refused(engine, &pending, other, replies).await),
     }
 }
 
@@ -240,7 +240,7 @@ pub(super) async fn reject(
             .await;
             Ok(())
         }
-        other => Err(refused(engine, &pending, other).await),
+        other => Err(refused(engine, &pending, other, replies).await),
     }
 }
 
@@ -316,23 +316,34 @@ pub(super) async fn cancel(
             .await;
             Ok(())
         }
-        other => Err(refused(engine, &pending, other).await),
+        other => Err(refused(engine, &pending, other, replies).await),
     }
 }
 
-/// Audits an expiry found by this decision (the periodic sweep does not
-/// see requests that `decide` already marked expired), then turns the
-/// outcome into the error shown to the user.
+/// Audits and announces an expiry found by this decision (the periodic
+/// sweep does not see requests that `decide` already marked expired), then
+/// turns the outcome into the error shown to the user.
 async fn refused(
     engine: &Engine,
     pending: &PendingRequest,
     outcome: DecisionOutcome,
+    replies: &Replies,
 ) -> EngineError {
-    if let DecisionOutcome::Expired { request } = &outcome {
-        let detail = format!("{} expired without enough approvals", request.summary);
-        if let Err(error) = audit(engine, request, AuditKind::Expired, "scalebot", detail).await {
-            tracing::warn!(%error, request.id = %request.id, "expiry not audited");
+    if let DecisionOutcome::Expired { request: expired } = &outcome {
+        let detail = format!("{} expired without enough approvals", expired.summary);
+        if let Err(error) = audit(engine, expired, AuditKind::Expired, "scalebot", detail).await {
+            tracing::warn!(%error, request.id = %expired.id, "expiry not audited");
         }
+        let text = super::expiry::expiry_text(expired);
+        let reply = Reply::new(
+            &expired.channel,
+            Some(expired.id.clone()),
+            ReplyBody::Decided {
+                decision: Decided::Expired,
+                text,
+            },
+        );
+        send(replies, reply).await;
     }
     outcome_error(pending, outcome)
 }

@@ -5,7 +5,18 @@
 use std::time::Duration;
 
 use super::{Decided, Engine, Replies, Reply, ReplyBody, send};
-use crate::coordination::{AuditEntry, AuditKind, unix_now_ms};
+use crate::coordination::{AuditEntry, AuditKind, PendingRequest, unix_now_ms};
+
+/// The announcement of a request that expired without enough approvals.
+pub(super) fn expiry_text(request: &PendingRequest) -> String {
+    format!(
+        "request {} ({}) expired with {} of {} approvals; nothing was changed",
+        request.id,
+        request.summary,
+        request.approvals.len(),
+        request.approvals_needed
+    )
+}
 
 /// Interval between two sweeps for expired requests.
 pub const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -49,13 +60,7 @@ pub async fn sweep_expired(engine: Engine, replies: Replies, interval: Duration)
             if let Err(error) = engine.coordinator().append_audit(&entry).await {
                 tracing::warn!(%error, request.id = %request.id, "expiry not audited");
             }
-            let text = format!(
-                "request {} ({}) expired with {} of {} approvals; nothing was changed",
-                request.id,
-                request.summary,
-                request.approvals.len(),
-                request.approvals_needed
-            );
+            let text = expiry_text(&request);
             let reply = Reply::new(
                 &request.channel,
                 Some(request.id.clone()),
