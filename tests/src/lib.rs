@@ -499,3 +499,4 @@ pub fn http_json(method: &str, base_url: &str, path: &str, body: &str) -> u16 {
 }
 pub mod fake_slack;
 pub mod serve;
+pub mod fake_discord;
