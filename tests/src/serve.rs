@@ -84,6 +84,11 @@ impl ServeProcess {
         Self { child, url, log }
     }
 
+    /// Process id of the bot.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The bot's log so far.
     pub fn log(&self) -> String {
         self.log
