@@ -350,6 +350,52 @@ async fn slash_scale_then_button_approval_scales_synapse() {
     setup.wait_thread(&preview, "done", PROCEDURE).await;
     assert_eq!(setup.replicas("synapse"), "4");
     assert_no_slack_errors(&setup.fake);
+
+    let get = |path: &'static str| {
+        let url = format!("{}{path}", setup.bot.url);
+        let http = setup.http.clone();
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("/healthz").await.0, 200);
+    assert_eq!(get("/readyz").await.0, 200);
+    let (status, metrics) = get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("scalebot_slack_events_total{kind=\"command\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("scalebot_slack_api_calls_total"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_flow_shares_file_in_thread() {
+    let fake = FakeSlack::start().await;
+    let web =
+        adapters::slack::web::Web::new(&fake.api_url(), &adapters::secret::Secret::new(BOT_TOKEN))
+            .unwrap();
+    let content = "synapse-7d4b9c-x2x Running node-a\n".repeat(600);
+    web.upload_text(
+        CHANNEL,
+        Some("1700000000.000100"),
+        "pods.txt",
+        "pods",
+        &content,
+    )
+    .await
+    .unwrap();
+    let uploads = fake.uploads();
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].content.as_deref(), Some(content.as_bytes()));
+    let completed = uploads[0].completed.as_ref().expect("upload completed");
+    assert_eq!(completed.channel.as_deref(), Some(CHANNEL));
+    assert_eq!(completed.thread_ts.as_deref(), Some("1700000000.000100"));
+    assert_no_slack_errors(&fake);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

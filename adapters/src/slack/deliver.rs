@@ -109,6 +109,11 @@ impl Conversation {
     /// (replies no request owns), the answer goes to the request's thread
     /// or the channel.
     async fn answer_user(&mut self, request_id: Option<&str>, text: String) {
+        // A long answer goes out as several ephemeral messages, each within
+        // the section limit, instead of one oversized response body.
+        if text.chars().count() > render::SECTION_TEXT_MAX {
+            self.acknowledge();
+        }
         if let Some(sender) = self.immediate.take() {
             match sender.send(Immediate::Ephemeral(text)) {
                 Ok(()) => return,
