@@ -167,7 +167,7 @@ pub fn render(reply: &Reply) -> String {
         .map(|id| format!("[{id}] "))
         .unwrap_or_default();
     match &reply.body {
-        ReplyBody::Text(text) => indent(&format!("{tag}{text}")),
+        ReplyBody::Text(text) | ReplyBody::Notice(text) => indent(&format!("{tag}{text}")),
         ReplyBody::Error(text) => indent(&format!("{tag}error: {text}")),
         ReplyBody::Preview { impact, request_id } => render_preview(request_id, impact),
         ReplyBody::Progress(line) | ReplyBody::Decided { text: line, .. } => {

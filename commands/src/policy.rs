@@ -224,6 +224,30 @@ pub fn approver_names(config: &Config) -> Vec<String> {
     names
 }
 
+/// Approvers and admins who can act on `platform`, for the preview of a
+/// request made there: users of that platform and its roles or groups.
+/// Falls back to every approver when none is on that platform, so the
+/// preview never claims that nobody can approve.
+pub fn approver_names_on(config: &Config, platform: crate::identity::Platform) -> Vec<String> {
+    use crate::identity::{Platform, Principal};
+    let on_platform = |principal: &Principal| match principal {
+        Principal::User(identity) => identity.platform == platform,
+        Principal::DiscordRole(_) => platform == Platform::Discord,
+        Principal::SlackGroup(_) => platform == Platform::Slack,
+    };
+    let mut names: Vec<String> = Vec::new();
+    for principal in config.roles.approvers.iter().chain(&config.roles.admins) {
+        let name = principal.to_string();
+        if on_platform(principal) && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
+        return approver_names(config);
+    }
+    names
+}
+
 /// Decides a scale request of `service` from `current` live replicas.
 /// `hpa` is the live `(minReplicas, maxReplicas)` of the service's HPA.
 pub fn evaluate_scale(

@@ -79,6 +79,7 @@ fn texts(replies: &[Reply]) -> String {
         .iter()
         .map(|r| match &r.body {
             ReplyBody::Text(t)
+            | ReplyBody::Notice(t)
             | ReplyBody::Error(t)
             | ReplyBody::Progress(t)
             | ReplyBody::Decided { text: t, .. } => t.clone(),

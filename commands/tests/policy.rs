@@ -210,6 +210,24 @@ fn discord_role_member_may_approve() {
 }
 
 #[test]
+fn approver_names_on_platform_lists_only_that_platform() {
+    use commands::identity::Platform;
+    let config = config();
+    assert_eq!(
+        commands::policy::approver_names_on(&config, Platform::Slack),
+        ["slack:U024BE7LH"]
+    );
+    assert_eq!(
+        commands::policy::approver_names_on(&config, Platform::Discord),
+        ["discord-role:539082325061836999"]
+    );
+    assert_eq!(
+        commands::policy::approver_names_on(&config, Platform::Console),
+        ["console:sre", "console:lead"]
+    );
+}
+
+#[test]
 fn approver_names_lists_approvers_then_admins() {
     assert_eq!(
         approver_names(&config()),

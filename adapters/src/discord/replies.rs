@@ -144,7 +144,9 @@ impl Poster {
                 self.post_for_request(request_id.as_deref(), &reply.body)
                     .await;
             }
-            ReplyBody::Text(text) => self.answer_origin(text, false).await,
+            ReplyBody::Text(text) | ReplyBody::Notice(text) => {
+                self.answer_origin(text, false).await
+            }
             ReplyBody::Error(_) => self.answer_origin(&plain_text(&reply.body), true).await,
         }
     }

@@ -50,6 +50,10 @@ impl Conversation {
                 let text = format!(":warning: {}", render::escape(&text));
                 self.answer_user(request_id.as_deref(), text).await;
             }
+            ReplyBody::Notice(text) => {
+                self.acknowledge();
+                self.post_text(None, &text).await;
+            }
             ReplyBody::Text(text) => match request_id.as_deref() {
                 Some(id) => self.post_in_thread(id, &text).await,
                 None => self.answer_user(None, render::escape(&text)).await,
@@ -62,9 +66,11 @@ impl Conversation {
             }
             ReplyBody::Decided { decision, text } => {
                 let Some(id) = request_id else { return };
+                // The thread reply goes first: a rate-limited update of the
+                // preview may wait minutes.
+                self.post_in_thread(&id, &text).await;
                 self.update_status(&id, &render::decided_status(decision, &text), true)
                     .await;
-                self.post_in_thread(&id, &text).await;
             }
             ReplyBody::Progress(line) => match request_id.as_deref() {
                 Some(id) => self.post_in_thread(id, &line).await,
@@ -150,7 +156,7 @@ impl Conversation {
 
     async fn post_preview(&mut self, request_id: &str, action: &str, blocks: Vec<Value>) {
         let blocks = Value::Array(blocks);
-        let fallback = chat::truncate(action, render::FALLBACK_TEXT_MAX);
+        let fallback = chat::truncate(&render::escape(action), render::FALLBACK_TEXT_MAX);
         let ts = match self
             .slack
             .web()
@@ -216,7 +222,7 @@ impl Conversation {
     /// uploaded as a file instead, so no output is lost.
     async fn post_text(&mut self, thread_ts: Option<&str>, text: &str) {
         let web = self.slack.web();
-        let fallback = chat::truncate(text, render::FALLBACK_TEXT_MAX);
+        let fallback = chat::truncate(&render::escape(text), render::FALLBACK_TEXT_MAX);
         let result = match render::text_message(text) {
             TextMessage::Blocks(blocks) => {
                 let blocks = Value::Array(blocks);

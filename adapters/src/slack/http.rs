@@ -45,9 +45,18 @@ pub fn routes(slack: Slack) -> Router {
 }
 
 async fn commands(State(slack): State<Slack>, headers: HeaderMap, body: Bytes) -> Response {
-    let body = match verified(&slack, &headers, &body).await {
-        Ok(body) => body,
-        Err(response) => return response,
+    // The budget covers verification too, because the replay check waits
+    // on Redis.
+    let deadline = tokio::time::Instant::now() + ACK_BUDGET;
+    let body = match tokio::time::timeout_at(deadline, verified(&slack, &headers, &body)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(rejected)) => return rejected.into_response(),
+        Err(_elapsed) => {
+            tracing::warn!("request verification did not finish in time; command dropped");
+            return ephemeral(
+                "scalebot is slow to reach its coordination store (Redis), so nothing was changed; try again in a minute.",
+            );
+        }
     };
     let event = match inbound::command_from_form(body) {
         Ok(event) => event,
@@ -55,28 +64,44 @@ async fn commands(State(slack): State<Slack>, headers: HeaderMap, body: Bytes) -
     };
     let (sender, receiver) = oneshot::channel();
     slack.accept(event, Some(sender));
-    match tokio::time::timeout(ACK_BUDGET, receiver).await {
-        Ok(Ok(Immediate::Ephemeral(text))) => {
-            axum::Json(json!({ "response_type": "ephemeral", "text": text })).into_response()
-        }
+    match tokio::time::timeout_at(deadline, receiver).await {
+        Ok(Ok(Immediate::Ephemeral(text))) => ephemeral(&text),
         Ok(Ok(Immediate::Nothing)) | Ok(Err(_)) => StatusCode::OK.into_response(),
-        Err(_elapsed) => axum::Json(json!({
-            "response_type": "ephemeral",
-            "text": "Working on it: the preview follows in this channel.",
-        }))
-        .into_response(),
+        Err(_elapsed) => ephemeral("Working on it: the answer follows shortly."),
     }
 }
 
+fn ephemeral(text: &str) -> Response {
+    axum::Json(json!({ "response_type": "ephemeral", "text": text })).into_response()
+}
+
 async fn interactions(State(slack): State<Slack>, headers: HeaderMap, body: Bytes) -> Response {
-    let body = match verified(&slack, &headers, &body).await {
-        Ok(body) => body,
-        Err(response) => return response,
+    let verification = verified(&slack, &headers, &body).await;
+    let text = match verification {
+        Ok(text) => text,
+        Err(Rejected::StoreUnavailable) => {
+            // Slack ignores the body of a click's acknowledgement, so the
+            // user is told with an ephemeral message.
+            if let Ok(Inbound::Action { user, channel, .. }) = std::str::from_utf8(&body)
+                .map_err(|e| e.to_string())
+                .and_then(inbound::interaction_from_form)
+            {
+                let web = slack.web().clone();
+                tokio::spawn(async move {
+                    let text = "scalebot cannot reach its coordination store (Redis), so your click changed nothing; try again in a minute.";
+                    if let Err(error) = web.post_ephemeral(&channel, &user, text).await {
+                        tracing::warn!(%error, "outage notice not delivered");
+                    }
+                });
+            }
+            return StatusCode::OK.into_response();
+        }
+        Err(rejected) => return rejected.into_response(),
     };
-    match inbound::interaction_from_form(body) {
+    match inbound::interaction_from_form(text) {
         Ok(event) => {
-            // Button clicks are acknowledged at once; answers go out as
-            // thread replies, ephemeral messages and message updates.
+            // Button clicks are acknowledged at once, and replies go out
+            // as thread replies, ephemeral messages and message updates.
             slack.accept(event, None);
             StatusCode::OK.into_response()
         }
@@ -87,7 +112,16 @@ async fn interactions(State(slack): State<Slack>, headers: HeaderMap, body: Byte
 async fn events(State(slack): State<Slack>, headers: HeaderMap, body: Bytes) -> Response {
     let body = match verified(&slack, &headers, &body).await {
         Ok(body) => body,
-        Err(response) => return response,
+        // Slack redelivers an event that is not acknowledged with 2xx, up
+        // to three times over about five minutes.
+        Err(Rejected::StoreUnavailable) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "coordination store unavailable",
+            )
+                .into_response();
+        }
+        Err(rejected) => return rejected.into_response(),
     };
     let parsed = serde_json::from_str(body)
         .map_err(|error| format!("Events API body is not JSON: {error}"))
@@ -144,13 +178,14 @@ impl IntoResponse for Rejected {
 }
 
 /// Checks signature, timestamp and replay, and returns the body as text.
+/// Each rejection is logged and counted.
 async fn verified<'a>(
     slack: &Slack,
     headers: &HeaderMap,
     body: &'a Bytes,
-) -> Result<&'a str, Response> {
-    check(slack, headers, body).await.map_err(|rejected| {
-        let reason = match &rejected {
+) -> Result<&'a str, Rejected> {
+    check(slack, headers, body).await.inspect_err(|rejected| {
+        let reason = match rejected {
             Rejected::Unauthorized(reason) => reason,
             Rejected::Replay => "replay",
             Rejected::StoreUnavailable => "coordination store unavailable",
@@ -158,7 +193,6 @@ async fn verified<'a>(
         metrics::counter!("scalebot_slack_rejected_total", "reason" => reason.to_string())
             .increment(1);
         tracing::warn!(reason, "rejected a Slack request");
-        rejected.into_response()
     })
 }
 

@@ -67,7 +67,7 @@ pub fn command_from_json(payload: Value) -> Result<Inbound, String> {
 fn command_from(form: CommandForm) -> Result<Inbound, String> {
     Ok(Inbound::Command {
         command: form.command,
-        text: form.text,
+        text: super::render::unescape(&form.text),
         user: form.user_id,
         channel: form.channel_id,
         trigger_id: form.trigger_id,
@@ -181,7 +181,7 @@ pub fn event_from_json(body: Value) -> Result<Inbound, String> {
                 user: text_of(event, "user").ok_or("app_mention without user")?,
                 channel: text_of(event, "channel").ok_or("app_mention without channel")?,
                 ts: text_of(event, "ts").ok_or("app_mention without ts")?,
-                text: text_of(event, "text").unwrap_or_default(),
+                text: super::render::unescape(&text_of(event, "text").unwrap_or_default()),
             })
         }
         other => Ok(Inbound::Ignored(format!("Events API body type {other:?}"))),

@@ -258,7 +258,13 @@ impl Slack {
         immediate: Option<oneshot::Sender<Immediate>>,
     ) -> Result<(), String> {
         if !is_user_id(&user) {
-            return Err(format!("{user:?} is not a Slack user id"));
+            tracing::warn!(user, "Slack event from an invalid user id; nothing was run");
+            let message = format!(
+                "scalebot cannot tell who sent this: {:?} is not a Slack user id, so nothing was run",
+                render::escape(&user)
+            );
+            self.reply_early(immediate, &channel, &user, message).await;
+            return Ok(());
         }
         let allowed = &self.settings().config.channels;
         if !allowed.is_empty() && !allowed.iter().any(|c| c.eq_ignore_ascii_case(&channel)) {

@@ -39,17 +39,21 @@ fn plain(text: &str) -> Value {
 }
 
 /// Escapes the three characters Slack's mrkdwn treats as control
-/// characters, so user text cannot form mentions or links, then turns the
-/// engine's `slack:U…` identities into mentions.
+/// characters, so user text cannot form mentions or links. Identities stay
+/// as written (`slack:U…`): turning them into mentions would also turn any
+/// identity a user typed into a reason into a ping.
 pub fn escape(text: &str) -> String {
-    static IDENTITY: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"\bslack:([UW][A-Z0-9]{2,63})\b").expect("valid pattern")
-    });
-    let escaped = text
-        .replace('&', "&amp;")
+    text.replace('&', "&amp;")
         .replace('<', "&lt;")
-        .replace('>', "&gt;");
-    IDENTITY.replace_all(&escaped, "<@$1>").into_owned()
+        .replace('>', "&gt;")
+}
+
+/// Reverses the escaping Slack applies to `&`, `<` and `>` in the text of
+/// slash commands and messages, so the engine sees what the user typed.
+pub fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 /// The preview of a pending request: header, fields, steps, notes, status

@@ -27,7 +27,9 @@ const RATE_LIMIT_ATTEMPTS: u32 = 5;
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Longest `Retry-After` the bot waits out; a longer one fails the call.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Slack's waits are usually seconds, but a message update that is given
+/// up leaves live buttons on a decided request, so minutes are waited out.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
 
 /// Time limit of one HTTP call to Slack.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);

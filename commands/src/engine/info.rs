@@ -235,10 +235,10 @@ pub(super) async fn freeze(
         })
         .await?;
     let approvals = engine.config().policy.approvals.freeze;
-    text(
+    let notice = format!("frozen by {}: {reason}. Only admins may request changes now, and each needs {approvals} approvals.", state.by);
+    send(
         replies,
-        request,
-        format!("frozen by {}: {reason}. Only admins may request changes now, and each needs {approvals} approvals.", state.by),
+        Reply::new(&request.channel, None, ReplyBody::Notice(notice)),
     )
     .await;
     Ok(())
@@ -267,6 +267,11 @@ pub(super) async fn unfreeze(
             fencing_token: None,
         })
         .await?;
-    text(replies, request, format!("unfrozen by {}", request.user)).await;
+    let notice = format!("unfrozen by {}", request.user);
+    send(
+        replies,
+        Reply::new(&request.channel, None, ReplyBody::Notice(notice)),
+    )
+    .await;
     Ok(())
 }

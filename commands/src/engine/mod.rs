@@ -69,7 +69,10 @@ pub struct Request {
 /// Content of one reply to the chat.
 #[derive(Debug, Clone)]
 pub enum ReplyBody {
+    /// An answer for the user who sent the message.
     Text(String),
+    /// News for everyone in the channel, such as a freeze.
+    Notice(String),
     Error(String),
     Preview {
         request_id: String,

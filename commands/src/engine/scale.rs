@@ -292,9 +292,10 @@ pub(super) async fn store_and_preview(
     service: &Service,
     approvals_needed: u32,
     operation: Operation,
-    impact: Impact,
+    mut impact: Impact,
     replies: &Replies,
 ) -> Result<(), EngineError> {
+    impact.approvers = policy::approver_names_on(engine.config(), request.user.platform);
     let now = unix_now_ms();
     let expires_at = now + engine.config().policy.approval_expiry.as_millis() as u64;
     let summary = impact.action.clone();

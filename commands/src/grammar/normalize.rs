@@ -47,6 +47,11 @@ fn map_char(c: char) -> Mapped {
         // mark, soft hyphen, Mongolian vowel separator.
         '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
         | '\u{180E}' => Mapped::Drop,
+        // Direction marks and embeddings, which chat clients insert around
+        // text in right-to-left scripts.
+        '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => {
+            Mapped::Drop
+        }
         // Slack wraps code in single or triple backticks; none of the
         // commands uses them.
         '`' => Mapped::Drop,
@@ -109,6 +114,14 @@ mod tests {
         );
         assert_eq!(normalize("```scale synapse 4```"), "scale synapse 4");
         assert_eq!(normalize("`scale` `synapse` 4"), "scale synapse 4");
+    }
+
+    #[test]
+    fn normalize_removes_direction_marks() {
+        assert_eq!(
+            normalize("\u{202E}scale synapse\u{200F} 4\u{2069}"),
+            "scale synapse 4"
+        );
     }
 
     #[test]
