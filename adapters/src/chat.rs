@@ -89,9 +89,7 @@ impl Default for Router {
 /// Renders a reply body as plain text, for logs and plain messages.
 pub fn plain_text(body: &ReplyBody) -> String {
     match body {
-        ReplyBody::Text(text) | ReplyBody::Notice(text) | ReplyBody::Progress(text) => {
-            text.clone()
-        }
+        ReplyBody::Text(text) | ReplyBody::Notice(text) | ReplyBody::Progress(text) => text.clone(),
         ReplyBody::Decided { text, .. } => text.clone(),
         ReplyBody::Error(text) => format!("error: {text}"),
         ReplyBody::Preview { request_id, impact } => {

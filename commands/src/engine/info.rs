@@ -235,7 +235,10 @@ pub(super) async fn freeze(
         })
         .await?;
     let approvals = engine.config().policy.approvals.freeze;
-    let notice = format!("frozen by {}: {reason}. Only admins may request changes now, and each needs {approvals} approvals.", state.by);
+    let notice = format!(
+        "frozen by {}: {reason}. Only admins may request changes now, and each needs {approvals} approvals.",
+        state.by
+    );
     send(
         replies,
         Reply::new(&request.channel, None, ReplyBody::Notice(notice)),

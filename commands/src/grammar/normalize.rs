@@ -49,9 +49,7 @@ fn map_char(c: char) -> Mapped {
         | '\u{180E}' => Mapped::Drop,
         // Direction marks and embeddings, which chat clients insert around
         // text in right-to-left scripts.
-        '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => {
-            Mapped::Drop
-        }
+        '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => Mapped::Drop,
         // Slack wraps code in single or triple backticks; none of the
         // commands uses them.
         '`' => Mapped::Drop,
