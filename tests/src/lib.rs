@@ -2,6 +2,10 @@
 //! `kubesim serve` and `scalebot console` as real processes, and runs the
 //! real `kubectl` against the simulated cluster.
 
+pub mod fake_discord;
+pub mod fake_slack;
+pub mod serve;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -497,6 +501,3 @@ pub fn http_json(method: &str, base_url: &str, path: &str, body: &str) -> u16 {
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("no HTTP status in response {response:?}"))
 }
-pub mod fake_slack;
-pub mod serve;
-pub mod fake_discord;
