@@ -99,19 +99,25 @@ pub(super) async fn authorize(
     let service = engine.catalog().resolve(service_name)?.clone();
     tracing::Span::current().record("service", service.name.as_str());
 
-    let requester = request.user.to_string();
-    let duplicate = coordinator
-        .list_pending()
-        .await?
-        .into_iter()
-        .find(|p| p.requester == requester && p.service == service.name);
-    if let Some(existing) = duplicate {
+    // An index note names the requester's pending request for the service,
+    // so this check reads one request instead of listing all of them.
+    let note = pending_note_key(&request.user.to_string(), &service.name);
+    if let Some(id) = coordinator.get_note(&note).await?
+        && let Some(existing) = coordinator.get_pending(&id).await?
+        && existing.state == PendingState::Pending
+        && existing.expires_at > unix_now_ms()
+    {
         return Err(EngineError::AlreadyPending {
             id: existing.id,
             summary: existing.summary,
         });
     }
     Ok((service, freeze.is_some()))
+}
+
+/// Key of the note that names a requester's pending request for a service.
+fn pending_note_key(requester: &str, service: &str) -> String {
+    format!("pending-of:{requester}:{service}")
 }
 
 /// Counts the request against the requester's shared rate limit and checks
@@ -315,6 +321,14 @@ pub(super) async fn store_and_preview(
         state: PendingState::Pending,
     };
     store_with_new_id(engine, &mut pending).await?;
+    engine
+        .coordinator()
+        .put_note(
+            &pending_note_key(&pending.requester, &pending.service),
+            &pending.id,
+            engine.config().policy.approval_expiry,
+        )
+        .await?;
 
     engine
         .coordinator()
