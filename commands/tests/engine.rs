@@ -405,6 +405,14 @@ async fn second_request_for_same_service_is_refused() {
     // Another requester may still ask for the same service.
     let second = preview(&engine, "sre", "scale synapse 4").await;
     assert_ne!(first, second);
+
+    // Once the first request is withdrawn, its requester may ask again.
+    engine
+        .handle(request("oncall", &format!("cancel {first}")), sender.clone())
+        .await;
+    drain(&mut receiver);
+    let third = preview(&engine, "oncall", "scale synapse 5").await;
+    assert_ne!(first, third);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
