@@ -84,7 +84,7 @@ impl ServeProcess {
         Self { child, url, log }
     }
 
-    /// Process id of the bot.
+    /// Returns the process id of the bot.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
