@@ -235,10 +235,13 @@ mod tests {
             escape("<!channel> & <@U1>"),
             "&lt;!channel&gt; &amp; &lt;@U1&gt;"
         );
-        assert_eq!(
-            escape("approved by slack:U0APPROVE1"),
-            "approved by <@U0APPROVE1>"
-        );
+        assert_eq!(escape("ask slack:U0VICTIM01"), "ask slack:U0VICTIM01");
+    }
+
+    #[test]
+    fn unescape_reverses_slack_escaping() {
+        assert_eq!(unescape(&escape("a < b && c > d")), "a < b && c > d");
+        assert_eq!(unescape("&amp;lt;"), "&lt;");
     }
 
     #[test]
