@@ -5,6 +5,7 @@
 pub mod fake_discord;
 pub mod fake_slack;
 pub mod serve;
+pub mod slack_bot;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

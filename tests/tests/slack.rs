@@ -5,300 +5,16 @@
 
 use std::time::Duration;
 
-use commands::coordination::testing::RedisServer;
 use commands::coordination::{AuditEntry, AuditKind, Coordinator, unix_now_ms};
 use integration_tests::fake_slack::{
-    self, APP_TOKEN, BOT_TOKEN, FakeSlack, SIGNATURE_HEADER, StoredMessage, TIMESTAMP_HEADER,
+    self, BOT_TOKEN, FakeSlack, SIGNATURE_HEADER, StoredMessage, TIMESTAMP_HEADER,
 };
-use integration_tests::serve::ServeProcess;
-use integration_tests::{KubesimProcess, TempDir, test_config};
+use integration_tests::slack_bot::*;
 use serde_json::Value;
-
-const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
-const CHANNEL: &str = "C0OPS00001";
-const REQUESTER: &str = "U0REQUEST1";
-const APPROVER: &str = "U0APPROVE1";
-const APPROVER2: &str = "U0APPROVE2";
-const GROUP_MEMBER: &str = "U0GROUPMB1";
-const GROUP: &str = "S0APPROVRS";
-const OUTSIDER: &str = "U0OUTSIDE1";
-
-/// Time for a preview, a decision or a message to show up.
-const SOON: Duration = Duration::from_secs(20);
-/// Time for a scale procedure to finish on kubesim's fast timing.
-const PROCEDURE: Duration = Duration::from_secs(90);
-
-struct Setup {
-    fake: FakeSlack,
-    bot: ServeProcess,
-    kubesim: KubesimProcess,
-    redis: RedisServer,
-    http: reqwest::Client,
-    _dir: TempDir,
-}
-
-/// Writes the test config with Slack users in the role lists and a
-/// `slack` section in `mode`.
-fn slack_config(dir: &TempDir, mode: &str) -> std::path::PathBuf {
-    let path = test_config(dir.path());
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text = text.replacen(
-        "  requesters:\n",
-        &format!("  requesters:\n    - slack:{REQUESTER}\n"),
-        1,
-    );
-    text = text.replacen(
-        "  approvers:\n",
-        &format!("  approvers:\n    - slack:{APPROVER}\n    - slack:{APPROVER2}\n    - slack-group:{GROUP}\n"),
-        1,
-    );
-    text.push_str(&format!(
-        "\nslack:\n  mode: {mode}\n  channels: [{CHANNEL}]\n"
-    ));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-async fn setup(mode: &str) -> Setup {
-    let dir = TempDir::new("slack-test");
-    let config = slack_config(&dir, mode);
-    let redis = RedisServer::start();
-    let kubesim = KubesimProcess::start("butterfly");
-    let fake = FakeSlack::start().await;
-    fake.set_usergroup(GROUP, &[GROUP_MEMBER]);
-    let env = vec![
-        ("SLACK_BOT_TOKEN", BOT_TOKEN.to_string()),
-        ("SLACK_SIGNING_SECRET", SECRET.to_string()),
-        ("SLACK_APP_TOKEN", APP_TOKEN.to_string()),
-        ("SLACK_API_URL", fake.api_url()),
-    ];
-    let redis_url = redis.url();
-    let kubeconfig = kubesim.kubeconfig.clone();
-    let bot = tokio::task::spawn_blocking(move || {
-        ServeProcess::start(&config, &kubeconfig, &redis_url, &env)
-    })
-    .await
-    .unwrap();
-    Setup {
-        fake,
-        bot,
-        kubesim,
-        redis,
-        http: reqwest::Client::new(),
-        _dir: dir,
-    }
-}
-
-impl Setup {
-    /// Posts `body` to `path`, signed with `secret` at `timestamp`.
-    async fn post_signed_with(
-        &self,
-        path: &str,
-        body: &str,
-        secret: &str,
-        timestamp: i64,
-    ) -> (u16, String) {
-        let signature = fake_slack::sign(secret, timestamp, body);
-        self.post_raw(path, body, &signature, timestamp).await
-    }
-
-    async fn post_raw(
-        &self,
-        path: &str,
-        body: &str,
-        signature: &str,
-        timestamp: i64,
-    ) -> (u16, String) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.bot.url))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header(SIGNATURE_HEADER, signature)
-            .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .body(body.to_string())
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .expect("request to the bot");
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap_or_default())
-    }
-
-    async fn post_signed(&self, path: &str, body: &str) -> (u16, String) {
-        self.post_signed_with(path, body, SECRET, fake_slack::now_timestamp())
-            .await
-    }
-
-    async fn slash(&self, user: &str, command: &str, text: &str, trigger: &str) -> (u16, String) {
-        let body = fake_slack::slash_command_form(
-            command,
-            text,
-            user,
-            CHANNEL,
-            trigger,
-            &self.fake.response_url(trigger),
-        );
-        self.post_signed("/slack/commands", &body).await
-    }
-
-    async fn click(
-        &self,
-        user: &str,
-        preview: &Preview,
-        action: &str,
-        trigger: &str,
-    ) -> (u16, String) {
-        let payload = fake_slack::block_actions_payload(
-            user,
-            CHANNEL,
-            &preview.ts,
-            action,
-            &preview.request_id,
-            &self.fake.response_url(trigger),
-            trigger,
-        );
-        let body = fake_slack::block_actions_form(&payload);
-        self.post_signed("/slack/interactions", &body).await
-    }
-
-    /// Waits for the preview message and reads its request id from the
-    /// Approve button.
-    async fn preview(&self) -> Preview {
-        let call = self
-            .fake
-            .wait_for_call(
-                "chat.postMessage",
-                |call| call.ok() && approve_value(&call.params).is_some(),
-                SOON,
-            )
-            .await;
-        assert!(call.ok(), "preview rejected by Slack: {}", call.response);
-        Preview {
-            request_id: approve_value(&call.params).unwrap(),
-            ts: call.response["ts"].as_str().unwrap().to_string(),
-            blocks: call.params["blocks"].clone(),
-        }
-    }
-
-    fn replicas(&self, deployment: &str) -> String {
-        self.kubesim.kubectl_ok(&[
-            "get",
-            "deployment",
-            deployment,
-            "-n",
-            "butterfly",
-            "-o",
-            "jsonpath={.spec.replicas}",
-        ])
-    }
-
-    fn thread(&self, preview: &Preview) -> Vec<StoredMessage> {
-        self.fake.thread(CHANNEL, &preview.ts)
-    }
-
-    /// Waits until a thread reply of the preview contains `needle`.
-    async fn wait_thread(&self, preview: &Preview, needle: &str, timeout: Duration) -> String {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let texts: Vec<String> = self
-                .thread(preview)
-                .iter()
-                .skip(1)
-                .map(message_text)
-                .collect();
-            if let Some(found) = texts.iter().find(|t| t.contains(needle)) {
-                return found.clone();
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no thread reply contains {needle:?} within {timeout:?}; replies: {texts:#?}\nbot log:\n{}",
-                self.bot.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Waits for an ephemeral message to `user` that contains `needle`.
-    async fn wait_ephemeral(&self, user: &str, needle: &str) -> String {
-        let deadline = tokio::time::Instant::now() + SOON;
-        loop {
-            let texts: Vec<String> = self
-                .fake
-                .ephemeral()
-                .into_iter()
-                .filter(|m| m.user == user)
-                .map(|m| m.text.unwrap_or_default())
-                .collect();
-            if let Some(found) = texts.iter().find(|t| t.contains(needle)) {
-                return found.clone();
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no ephemeral message to {user} contains {needle:?}; got {texts:#?}\nbot log:\n{}",
-                self.bot.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-struct Preview {
-    request_id: String,
-    ts: String,
-    blocks: Value,
-}
-
-fn approve_value(params: &Value) -> Option<String> {
-    params["blocks"].as_array()?.iter().find_map(|block| {
-        block["elements"].as_array()?.iter().find_map(|element| {
-            (element["action_id"] == "scalebot_approve")
-                .then(|| element["value"].as_str().map(str::to_string))
-                .flatten()
-        })
-    })
-}
-
-/// Text of a stored message: its `text` and every text in its blocks.
-fn message_text(message: &StoredMessage) -> String {
-    let mut text = message.text.clone().unwrap_or_default();
-    if let Some(blocks) = &message.blocks {
-        collect_texts(blocks, &mut text);
-    }
-    text
-}
-
-fn collect_texts(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            for (key, value) in map {
-                match (key.as_str(), value) {
-                    ("text", Value::String(text)) => {
-                        out.push('\n');
-                        out.push_str(text);
-                    }
-                    _ => collect_texts(value, out),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|item| collect_texts(item, out)),
-        _ => {}
-    }
-}
-
-/// Every Web API call the bot made was answered `ok`.
-fn assert_no_slack_errors(fake: &FakeSlack) {
-    let failed: Vec<String> = fake
-        .calls()
-        .into_iter()
-        .filter(|call| !call.ok())
-        .map(|call| format!("{} -> {}", call.method, call.response))
-        .collect();
-    assert!(failed.is_empty(), "Slack rejected calls: {failed:#?}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slash_scale_then_button_approval_scales_synapse() {
-    let setup = setup("http").await;
+    let setup = start("http").await;
     let before = setup.replicas("synapse");
     assert_eq!(before, "3");
 
@@ -400,7 +116,7 @@ async fn upload_flow_shares_file_in_thread() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_stale_and_replayed_requests_change_nothing() {
-    let setup = setup("http").await;
+    let setup = start("http").await;
     let body = fake_slack::slash_command_form(
         "/scale",
         "synapse 5",
@@ -483,7 +199,7 @@ async fn forged_stale_and_replayed_requests_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn self_and_outsider_clicks_leave_request_pending() {
-    let setup = setup("http").await;
+    let setup = start("http").await;
     setup
         .slash(REQUESTER, "/scale", "synapse 4", "5001.1.a")
         .await;
@@ -516,7 +232,7 @@ async fn self_and_outsider_clicks_leave_request_pending() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_clicks_and_retries_execute_once() {
-    let setup = setup("http").await;
+    let setup = start("http").await;
     setup
         .slash(REQUESTER, "/scale", "synapse 4", "6001.1.a")
         .await;
@@ -588,7 +304,7 @@ async fn concurrent_clicks_and_retries_execute_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_output_is_delivered_without_slack_errors() {
-    let setup = setup("http").await;
+    let setup = start("http").await;
     let coordinator = Coordinator::redis(&setup.redis.url(), "scalebot:")
         .await
         .unwrap();
@@ -638,7 +354,7 @@ async fn long_output_is_delivered_without_slack_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limited_post_is_retried_not_dropped() {
-    let setup = setup("http").await;
+    let setup = start("http").await;
     setup.fake.rate_limit_next("chat.postMessage", 1);
     setup
         .slash(REQUESTER, "/scale", "synapse 4", "8001.1.a")
@@ -656,7 +372,7 @@ async fn rate_limited_post_is_retried_not_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_counts_get_an_ephemeral_error() {
-    let setup = setup("http").await;
+    let setup = start("http").await;
     let bad = [
         "synapse 0",
         "synapse O",
@@ -691,7 +407,7 @@ async fn bad_counts_get_an_ephemeral_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socket_mode_acks_handles_and_reconnects() {
-    let setup = setup("socket").await;
+    let setup = start("socket").await;
     let first = setup.fake.next_socket_connection(SOON).await;
 
     let payload = fake_slack::slash_command_payload(
@@ -735,7 +451,7 @@ async fn socket_mode_acks_handles_and_reconnects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mentions_run_once_per_event_and_message() {
-    let setup = setup("http").await;
+    let setup = start("http").await;
     let event = |event_id: &str| {
         serde_json::json!({
             "type": "event_callback",

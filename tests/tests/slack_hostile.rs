@@ -6,247 +6,11 @@
 
 use std::time::Duration;
 
-use commands::coordination::testing::RedisServer;
-use integration_tests::fake_slack::{
-    self, BOT_TOKEN, FakeSlack, SIGNATURE_HEADER, StoredMessage, TIMESTAMP_HEADER,
-};
-use integration_tests::serve::ServeProcess;
-use integration_tests::{KubesimProcess, TempDir, test_config};
-use serde_json::Value;
+use integration_tests::fake_slack::{self, FakeSlack};
+use integration_tests::slack_bot::*;
 
-const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
-const CHANNEL: &str = "C0OPS00001";
-const REQUESTER: &str = "U0REQUEST1";
-const APPROVER: &str = "U0APPROVE1";
-const ADMIN: &str = "U0ADMIN001";
 /// A user who is in no role list and is only named in user text.
 const VICTIM: &str = "U0VICTIM01";
-
-/// Time for a preview, a decision or a message to show up.
-const SOON: Duration = Duration::from_secs(20);
-
-struct Setup {
-    fake: FakeSlack,
-    bot: ServeProcess,
-    kubesim: KubesimProcess,
-    redis: RedisServer,
-    http: reqwest::Client,
-    _dir: TempDir,
-}
-
-/// Writes the test config with Slack users in the role lists, `ADMIN` as
-/// an admin, and a `slack` section in HTTP mode.
-fn slack_config(dir: &TempDir) -> std::path::PathBuf {
-    let path = test_config(dir.path());
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    for (list, user) in [
-        ("requesters", REQUESTER),
-        ("approvers", APPROVER),
-        ("admins", ADMIN),
-    ] {
-        let heading = format!("  {list}:\n");
-        assert!(text.contains(&heading), "test config has no {list} list");
-        text = text.replacen(&heading, &format!("{heading}    - slack:{user}\n"), 1);
-    }
-    text.push_str(&format!(
-        "\nslack:\n  mode: http\n  channels: [{CHANNEL}]\n"
-    ));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-async fn setup() -> Setup {
-    let dir = TempDir::new("slack-hostile");
-    let config = slack_config(&dir);
-    let redis = RedisServer::start();
-    let kubesim = KubesimProcess::start("butterfly");
-    let fake = FakeSlack::start().await;
-    let env = vec![
-        ("SLACK_BOT_TOKEN", BOT_TOKEN.to_string()),
-        ("SLACK_SIGNING_SECRET", SECRET.to_string()),
-        ("SLACK_API_URL", fake.api_url()),
-    ];
-    let redis_url = redis.url();
-    let kubeconfig = kubesim.kubeconfig.clone();
-    let bot = tokio::task::spawn_blocking(move || {
-        ServeProcess::start(&config, &kubeconfig, &redis_url, &env)
-    })
-    .await
-    .unwrap();
-    Setup {
-        fake,
-        bot,
-        kubesim,
-        redis,
-        http: reqwest::Client::new(),
-        _dir: dir,
-    }
-}
-
-impl Setup {
-    /// Posts `body` to `path`, signed with the signing secret now.
-    async fn post_signed(&self, path: &str, content_type: &str, body: &str) -> (u16, String) {
-        let timestamp = fake_slack::now_timestamp();
-        let response = self
-            .http
-            .post(format!("{}{path}", self.bot.url))
-            .header("content-type", content_type)
-            .header(SIGNATURE_HEADER, fake_slack::sign(SECRET, timestamp, body))
-            .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .body(body.to_string())
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .expect("request to the bot");
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap_or_default())
-    }
-
-    async fn slash(&self, user: &str, command: &str, text: &str, trigger: &str) -> (u16, String) {
-        let body = fake_slack::slash_command_form(
-            command,
-            text,
-            user,
-            CHANNEL,
-            trigger,
-            &self.fake.response_url(trigger),
-        );
-        self.post_signed(
-            "/slack/commands",
-            "application/x-www-form-urlencoded",
-            &body,
-        )
-        .await
-    }
-
-    async fn click(
-        &self,
-        user: &str,
-        preview: &Preview,
-        action: &str,
-        trigger: &str,
-    ) -> (u16, String) {
-        let payload = fake_slack::block_actions_payload(
-            user,
-            CHANNEL,
-            &preview.ts,
-            action,
-            &preview.request_id,
-            &self.fake.response_url(trigger),
-            trigger,
-        );
-        let body = fake_slack::block_actions_form(&payload);
-        self.post_signed(
-            "/slack/interactions",
-            "application/x-www-form-urlencoded",
-            &body,
-        )
-        .await
-    }
-
-    /// Waits for the preview message and reads its request id from the
-    /// Approve button.
-    async fn preview(&self) -> Preview {
-        let call = self
-            .fake
-            .wait_for_call(
-                "chat.postMessage",
-                |call| call.ok() && approve_value(&call.params).is_some(),
-                SOON,
-            )
-            .await;
-        Preview {
-            request_id: approve_value(&call.params).unwrap(),
-            ts: call.response["ts"].as_str().unwrap().to_string(),
-        }
-    }
-
-    fn replicas(&self, deployment: &str) -> String {
-        self.kubesim.kubectl_ok(&[
-            "get",
-            "deployment",
-            deployment,
-            "-n",
-            "butterfly",
-            "-o",
-            "jsonpath={.spec.replicas}",
-        ])
-    }
-
-    /// Waits until a thread reply of the preview contains `needle`.
-    async fn wait_thread(&self, preview: &Preview, needle: &str) -> StoredMessage {
-        let deadline = tokio::time::Instant::now() + SOON;
-        loop {
-            let replies: Vec<StoredMessage> = self
-                .fake
-                .thread(CHANNEL, &preview.ts)
-                .into_iter()
-                .skip(1)
-                .collect();
-            if let Some(found) = replies.iter().find(|m| message_text(m).contains(needle)) {
-                return found.clone();
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no thread reply contains {needle:?} within {SOON:?}; replies: {replies:#?}\nbot log:\n{}",
-                self.bot.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn healthz(&self) -> u16 {
-        self.http
-            .get(format!("{}/healthz", self.bot.url))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .map(|response| response.status().as_u16())
-            .unwrap_or(0)
-    }
-}
-
-struct Preview {
-    request_id: String,
-    ts: String,
-}
-
-fn approve_value(params: &Value) -> Option<String> {
-    params["blocks"].as_array()?.iter().find_map(|block| {
-        block["elements"].as_array()?.iter().find_map(|element| {
-            (element["action_id"] == "scalebot_approve")
-                .then(|| element["value"].as_str().map(str::to_string))
-                .flatten()
-        })
-    })
-}
-
-/// Text of a stored message: its `text` and every text in its blocks.
-fn message_text(message: &StoredMessage) -> String {
-    let mut text = message.text.clone().unwrap_or_default();
-    if let Some(blocks) = &message.blocks {
-        collect_texts(blocks, &mut text);
-    }
-    text
-}
-
-fn collect_texts(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            for (key, value) in map {
-                match (key.as_str(), value) {
-                    ("text", Value::String(text)) => {
-                        out.push('\n');
-                        out.push_str(text);
-                    }
-                    _ => collect_texts(value, out),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|item| collect_texts(item, out)),
-        _ => {}
-    }
-}
 
 /// Returns every text the bot sent to the channel with `chat.postMessage` or
 /// `chat.update`: the top-level `text` (the notification fallback, which
@@ -269,7 +33,7 @@ fn channel_texts(fake: &FakeSlack) -> Vec<String> {
 // parses that field as mrkdwn for notifications.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reject_reason_stays_escaped_in_fallback_text() {
-    let setup = setup().await;
+    let setup = start("http").await;
     setup
         .slash(REQUESTER, "/scale", "synapse 4", "11001.1.a")
         .await;
@@ -283,7 +47,7 @@ async fn reject_reason_stays_escaped_in_fallback_text() {
         .slash(APPROVER, "/scalebot", &reject, "11002.1.a")
         .await;
     assert_eq!(status, 200);
-    setup.wait_thread(&preview, "rejected by").await;
+    setup.wait_thread(&preview, "rejected by", SOON).await;
 
     let texts = channel_texts(&setup.fake);
     let unescaped_broadcast: Vec<&String> =
@@ -308,7 +72,7 @@ async fn reject_reason_stays_escaped_in_fallback_text() {
 // the request, in the channel-visible status line and thread reply.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_identity_does_not_become_mention() {
-    let setup = setup().await;
+    let setup = start("http").await;
     setup
         .slash(REQUESTER, "/scale", "synapse 4", "12001.1.a")
         .await;
@@ -318,7 +82,7 @@ async fn typed_identity_does_not_become_mention() {
     setup
         .slash(APPROVER, "/scalebot", &reject, "12002.1.a")
         .await;
-    setup.wait_thread(&preview, "rejected by").await;
+    setup.wait_thread(&preview, "rejected by", SOON).await;
 
     let mention = format!("<@{VICTIM}>");
     let pinged: Vec<String> = channel_texts(&setup.fake)
@@ -337,7 +101,7 @@ async fn typed_identity_does_not_become_mention() {
 // neither calls `chat.postEphemeral` nor uses the payload's response_url.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn click_during_redis_outage_gets_feedback() {
-    let mut setup = setup().await;
+    let mut setup = start("http").await;
     setup
         .slash(REQUESTER, "/scale", "synapse 4", "13001.1.a")
         .await;
@@ -380,7 +144,7 @@ async fn click_during_redis_outage_gets_feedback() {
 // user gets no message, because Slack shows no response body of an event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mention_during_redis_outage_is_not_lost() {
-    let mut setup = setup().await;
+    let mut setup = start("http").await;
     setup.redis.kill();
 
     let event = serde_json::json!({
@@ -398,9 +162,7 @@ async fn mention_during_redis_outage_is_not_lost() {
         },
     })
     .to_string();
-    let (status, _) = setup
-        .post_signed("/slack/events", "application/json", &event)
-        .await;
+    let (status, _) = setup.post_signed("/slack/events", &event).await;
 
     // Either Slack is asked to deliver the event again (any status other
     // than 2xx) or the user gets a message that nothing happened.
@@ -432,7 +194,7 @@ async fn mention_during_redis_outage_is_not_lost() {
 // 60 s and never updates the preview again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limited_update_still_removes_buttons() {
-    let setup = setup().await;
+    let setup = start("http").await;
     setup
         .slash(REQUESTER, "/scale", "synapse 4", "14001.1.a")
         .await;
@@ -442,7 +204,7 @@ async fn rate_limited_update_still_removes_buttons() {
     setup
         .click(APPROVER, &preview, "scalebot_reject", "14002.1.a")
         .await;
-    setup.wait_thread(&preview, "rejected by").await;
+    setup.wait_thread(&preview, "rejected by", SOON).await;
 
     // The fake's Retry-After is 61 s, so a retry after it has time to land.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(61) + SOON;
@@ -472,7 +234,7 @@ async fn rate_limited_update_still_removes_buttons() {
 // until a request of theirs is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn freeze_is_announced_in_channel() {
-    let setup = setup().await;
+    let setup = start("http").await;
     let (status, body) = setup
         .slash(
             ADMIN,
@@ -505,7 +267,7 @@ async fn freeze_is_announced_in_channel() {
 // or pasted in right-to-left scripts can carry these marks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invisible_direction_mark_is_ignored() {
-    let setup = setup().await;
+    let setup = start("http").await;
     let (status, body) = setup
         .slash(REQUESTER, "/scale", "synapse\u{200F} 4", "16001.1.a")
         .await;
