@@ -408,7 +408,10 @@ async fn second_request_for_same_service_is_refused() {
 
     // Once the first request is withdrawn, its requester may ask again.
     engine
-        .handle(request("oncall", &format!("cancel {first}")), sender.clone())
+        .handle(
+            request("oncall", &format!("cancel {first}")),
+            sender.clone(),
+        )
         .await;
     drain(&mut receiver);
     let third = preview(&engine, "oncall", "scale synapse 5").await;
