@@ -34,8 +34,7 @@ impl RateLimitHeaders {
         let seconds = |name: &str| {
             text(name)
                 .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(Duration::from_secs_f64)
+                .and_then(capped_seconds)
         };
         Self {
             remaining: text("x-ratelimit-remaining").and_then(|v| v.trim().parse().ok()),
@@ -47,6 +46,19 @@ impl RateLimitHeaders {
     }
 }
 
+/// Converts seconds from Discord into a duration of at most
+/// [`MAX_RETRY_WAIT`]. The cap comes before the conversion, which panics on
+/// values too large for a `Duration`; negative and non-finite values are
+/// dropped.
+fn capped_seconds(seconds: f64) -> Option<Duration> {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return None;
+    }
+    Some(Duration::from_secs_f64(
+        seconds.min(MAX_RETRY_WAIT.as_secs_f64()),
+    ))
+}
+
 /// Time to wait after a 429: the body's `retry_after` (seconds, with
 /// decimals), else the `Retry-After` header, else one second; at most
 /// [`MAX_RETRY_WAIT`].
@@ -54,8 +66,7 @@ pub(super) fn retry_wait(answer: &Value, limits: &RateLimitHeaders) -> Duration 
     let from_body = answer
         .get("retry_after")
         .and_then(Value::as_f64)
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64);
+        .and_then(capped_seconds);
     from_body
         .or(limits.retry_after)
         .unwrap_or(Duration::from_secs(1))

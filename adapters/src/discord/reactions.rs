@@ -44,6 +44,21 @@ pub(crate) async fn on_vote(shared: &Arc<Shared>, vote: ReactionVote) {
         Ok(None) => return,
         Err(error) => {
             tracing::warn!(%error, message = %message_ref, "looking up the request of a reacted message failed; the reaction is not applied");
+            let content = format!(
+                "<@{}> scalebot cannot reach its coordination store (Redis), so your reaction was not applied. It is read again when the bot reconnects; to apply it sooner, remove it and react again once Redis is back.",
+                vote.user_id
+            );
+            let body = serde_json::json!({
+                "content": content,
+                "allowed_mentions": { "parse": [], "users": [vote.user_id.to_string()] },
+                "message_reference": {
+                    "message_id": vote.message_id.to_string(),
+                    "fail_if_not_exists": false,
+                },
+            });
+            if let Err(error) = shared.rest.create_message(vote.channel_id, body).await {
+                tracing::warn!(%error, "outage notice for a reaction not delivered");
+            }
             return;
         }
     };
@@ -226,12 +241,21 @@ pub(crate) async fn scan_missed(shared: Arc<Shared>, trigger: &'static str) {
 
 async fn scan_preview(shared: &Arc<Shared>, request_id: &str, channel_id: u64, message_id: u64) {
     let bot = shared.bot_user_id();
-    for choice in [Vote::Approve, Vote::Reject] {
+    // Discord does not say when each reaction was made. Rejections go
+    // first, so a ❌ and a ✅ found together reject instead of changing the
+    // cluster.
+    let kinds = [
+        (Vote::Reject, false),
+        (Vote::Reject, true),
+        (Vote::Approve, false),
+        (Vote::Approve, true),
+    ];
+    for (choice, burst) in kinds {
         let mut after = None;
         for _page in 0..MAX_REACTION_PAGES {
             let users = match shared
                 .rest
-                .get_reactions(channel_id, message_id, choice.emoji(), after)
+                .get_reactions(channel_id, message_id, choice.emoji(), burst, after)
                 .await
             {
                 Ok(users) => users,

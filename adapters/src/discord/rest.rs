@@ -45,14 +45,14 @@ pub const THREAD_ALREADY_CREATED: i64 = 160004;
 /// Failure of one REST call.
 #[derive(Debug, thiserror::Error)]
 pub enum RestError {
-    #[error("{method} {route}: request failed: {source}")]
+    #[error("{route}: request failed: {source}")]
     Transport {
         method: Method,
         route: String,
         #[source]
         source: reqwest::Error,
     },
-    #[error("{method} {route}: Discord returned {status}, code {code}: {message}")]
+    #[error("{route}: Discord returned {status}, code {code}: {message}")]
     Rejected {
         method: Method,
         route: String,
@@ -60,7 +60,7 @@ pub enum RestError {
         code: i64,
         message: String,
     },
-    #[error("{method} {route}: still rate limited after {attempts} attempts")]
+    #[error("{route}: still rate limited after {attempts} attempts")]
     RateLimited {
         method: Method,
         route: String,
@@ -181,11 +181,14 @@ impl Rest {
         channel_id: u64,
         message_id: u64,
         emoji: &str,
+        burst: bool,
         after: Option<u64>,
     ) -> Result<Vec<Value>, RestError> {
+        // `type` 0 lists normal reactions and 1 burst ("super") reactions.
         let mut path = format!(
-            "/channels/{channel_id}/messages/{message_id}/reactions/{}?limit=100",
-            percent_encode(emoji)
+            "/channels/{channel_id}/messages/{message_id}/reactions/{}?limit=100&type={}",
+            percent_encode(emoji),
+            u8::from(burst)
         );
         if let Some(after) = after {
             path.push_str(&format!("&after={after}"));
@@ -303,7 +306,9 @@ impl Rest {
                 .map_err(|source| RestError::Transport {
                     method: method.clone(),
                     route: route.clone(),
-                    source,
+                    // Interaction tokens are part of the URL: keep it out of
+                    // the error, which is logged.
+                    source: source.without_url(),
                 })?;
             let status = response.status();
             let limits = RateLimitHeaders::read(response.headers());
@@ -314,7 +319,9 @@ impl Rest {
                 .map_err(|source| RestError::Transport {
                     method: method.clone(),
                     route: route.clone(),
-                    source,
+                    // Interaction tokens are part of the URL: keep it out of
+                    // the error, which is logged.
+                    source: source.without_url(),
                 })?;
             let answer: Value = if text.trim().is_empty() {
                 Value::Null
