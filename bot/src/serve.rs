@@ -59,8 +59,21 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
-    let slack_settings = config.slack.clone().map(slack_settings).transpose()?;
-    let discord_settings = config.discord.clone().map(discord_settings).transpose()?;
+    // Both platforms' secrets are read before failing, so one run lists
+    // every missing secret.
+    let slack_settings = config.slack.clone().map(slack_settings).transpose();
+    let discord_settings = config.discord.clone().map(discord_settings).transpose();
+    let (slack_settings, discord_settings) = match (slack_settings, discord_settings) {
+        (Ok(slack), Ok(discord)) => (slack, discord),
+        (slack, discord) => {
+            let problems: Vec<String> = [slack.err(), discord.err()]
+                .into_iter()
+                .flatten()
+                .map(|error| format!("{error:#}"))
+                .collect();
+            return Err(anyhow!("{}", problems.join("\n")));
+        }
+    };
 
     let engine = wiring::build_engine(config, kubeconfig, context, redis).await?;
     let (shutdown_sender, shutdown) = watch::channel(false);
@@ -188,23 +201,39 @@ fn slack_settings(
     config: commands::config::SlackConfig,
 ) -> anyhow::Result<adapters::slack::Settings> {
     use adapters::slack::{API_URL_ENV, APP_TOKEN_ENV, BOT_TOKEN_ENV, SIGNING_SECRET_ENV};
-    let bot_token =
-        secret::load(BOT_TOKEN_ENV, config.bot_token_file.as_deref()).map_err(|e| anyhow!(e))?;
-    let (signing_secret, app_token) = match config.mode {
-        SlackMode::Http => (
-            Some(
-                secret::load(SIGNING_SECRET_ENV, config.signing_secret_file.as_deref())
-                    .map_err(|e| anyhow!(e))?,
-            ),
+    let mut problems = Vec::new();
+    let mut load = |env: &str, file: Option<&std::path::Path>, prefix: Option<&str>| {
+        let loaded = secret::load(env, file).and_then(|secret| match prefix {
+            Some(prefix) if !secret.expose().starts_with(prefix) => Err(format!(
+                "{env} does not start with {prefix}; it holds another kind of Slack token"
+            )),
+            _ => Ok(secret),
+        });
+        loaded.map_err(|problem| problems.push(problem)).ok()
+    };
+    let bot_token = load(
+        BOT_TOKEN_ENV,
+        config.bot_token_file.as_deref(),
+        Some("xoxb-"),
+    );
+    let signing_secret = match config.mode {
+        SlackMode::Http => load(
+            SIGNING_SECRET_ENV,
+            config.signing_secret_file.as_deref(),
             None,
         ),
-        SlackMode::Socket => (
-            None,
-            Some(
-                secret::load(APP_TOKEN_ENV, config.app_token_file.as_deref())
-                    .map_err(|e| anyhow!(e))?,
-            ),
+        SlackMode::Socket => None,
+    };
+    let app_token = match config.mode {
+        SlackMode::Socket => load(
+            APP_TOKEN_ENV,
+            config.app_token_file.as_deref(),
+            Some("xapp-"),
         ),
+        SlackMode::Http => None,
+    };
+    let Some(bot_token) = bot_token.filter(|_| problems.is_empty()) else {
+        return Err(anyhow!("{}", problems.join("\n")));
     };
     let api_url = std::env::var(API_URL_ENV)
         .unwrap_or_else(|_| adapters::slack::web::DEFAULT_API_URL.to_string());

@@ -543,7 +543,7 @@ fn chat_sections_are_off_unless_present() {
 fn chat_sections_read_with_defaults() {
     use commands::config::{CommandScope, SlackMode};
     let yaml = format!(
-        "{MINIMAL}slack:\n  mode: socket\n  channels: [c024be91l]\ndiscord:\n  guilds: [\"1098765432109876543\"]\n"
+        "{MINIMAL}slack:\n  mode: socket\n  channels: [C024BE91L]\ndiscord:\n  guilds: [\"1098765432109876543\"]\n"
     );
     let config = Config::from_yaml_str(&yaml).unwrap();
     let slack = config.slack.as_ref().unwrap();
@@ -564,7 +564,7 @@ fn chat_sections_read_with_defaults() {
 #[test]
 fn chat_section_problems_are_all_reported() {
     let yaml = format!(
-        "{MINIMAL}slack:\n  mode: websocket\n  channels: [U024BE7LH]\n  socket_connections: 11\n  group_cache: soon\ndiscord:\n  guilds: []\n  channels: [general]\n  prefix: \"run it\"\n"
+        "{MINIMAL}slack:\n  mode: websocket\n  channels: [U024BE7LH, general]\n  socket_connections: 11\n  group_cache: soon\ndiscord:\n  guilds: []\n  channels: [general]\n  prefix: \"run it\"\n"
     );
     let lines = lines_of(&yaml);
     assert_has_line(&lines, "slack.mode: \"websocket\"; expected http or socket");
@@ -572,6 +572,12 @@ fn chat_section_problems_are_all_reported() {
         lines
             .iter()
             .any(|l| l.starts_with("slack.channels[0]: \"U024BE7LH\" is not a Slack channel id")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("slack.channels[1]: \"general\" is not a Slack channel id")),
         "{lines:?}"
     );
     assert_has_line(&lines, "slack.socket_connections: 11; expected 1 to 10");

@@ -129,17 +129,20 @@ pub(super) fn slack(problems: &mut Problems, raw: RawSlack) -> SlackConfig {
     };
     let mut channels = Vec::new();
     for (position, channel) in raw.channels.iter().enumerate() {
-        let channel = channel.trim().to_ascii_uppercase();
+        let channel = channel.trim();
+        // Ids are upper case; a lower-case word is a channel name.
         let valid = channel.len() >= 3
             && channel.len() <= 64
             && matches!(channel.chars().next(), Some('C' | 'G' | 'D'))
-            && channel.chars().all(|c| c.is_ascii_alphanumeric());
+            && channel
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
         if valid {
-            channels.push(channel);
+            channels.push(channel.to_string());
         } else {
             problems.invalid(
                 format!("slack.channels[{position}]"),
-                format!("{channel:?} is not a Slack channel id; expected C, G or D followed by letters and digits, e.g. C024BE91L"),
+                format!("{channel:?} is not a Slack channel id; expected the id, not the name: C, G or D followed by upper-case letters and digits, e.g. C024BE91L (shown under the channel's details in Slack)"),
             );
         }
     }

@@ -65,6 +65,9 @@ impl fmt::Display for CountProblem {
 
 /// Parses `n` (absolute), `+k` or `-k` (relative, k at least 1).
 pub(super) fn parse_change(text: &str) -> Result<ReplicaChange, CountProblem> {
+    // Chat clients quote values (`"4"`, `'4'` after smart quotes are
+    // normalised); the quotes are not part of the count.
+    let text = text.trim_matches(['"', '\'']);
     let (sign, body) = split_sign(text);
     let value = parse_digits(body).map_err(|problem| match (sign, problem) {
         (Some(_), CountProblem::Symbol('+' | '-')) => CountProblem::ExtraSign,
@@ -83,7 +86,7 @@ pub(super) fn parse_change(text: &str) -> Result<ReplicaChange, CountProblem> {
 
 /// Parses an absolute count; a sign is rejected as [`CountProblem::Relative`].
 pub(super) fn parse_absolute(text: &str) -> Result<u32, CountProblem> {
-    match split_sign(text) {
+    match split_sign(text.trim_matches(['"', '\''])) {
         (None, body) => parse_digits(body),
         (Some(_), _) => Err(CountProblem::Relative),
     }
@@ -171,6 +174,8 @@ mod tests {
     #[test]
     fn change_reads_absolute_and_relative() {
         assert_eq!(parse_change("4"), Ok(ReplicaChange::To(4)));
+        assert_eq!(parse_change("\"4\""), Ok(ReplicaChange::To(4)));
+        assert_eq!(parse_change("'-1'"), Ok(ReplicaChange::Down(1)));
         assert_eq!(parse_change("0"), Ok(ReplicaChange::To(0)));
         assert_eq!(parse_change("04"), Ok(ReplicaChange::To(4)));
         assert_eq!(parse_change("+2"), Ok(ReplicaChange::Up(2)));
