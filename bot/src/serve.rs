@@ -75,6 +75,16 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
         }
     };
 
+    let adapters: Vec<String> = [
+        slack_settings
+            .as_ref()
+            .map(|s| format!("slack ({} mode)", s.config.mode.as_str())),
+        discord_settings.as_ref().map(|_| "discord".to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    tracing::info!(adapters = %adapters.join(", "), "starting");
     let engine = wiring::build_engine(config, kubeconfig, context, redis).await?;
     let (shutdown_sender, shutdown) = watch::channel(false);
     let (shared_sender, shared_receiver) = mpsc::channel(REPLY_QUEUE);

@@ -23,7 +23,7 @@ pub enum PolicyError {
         "{who} may not request changes: an admin can add you, or one of your roles, to roles.requesters"
     )]
     NotARequester { who: String },
-    #[error("{who} may not approve requests: only roles.approvers and roles.admins may")]
+    #[error("{who} may not approve or reject requests: only roles.approvers and roles.admins may")]
     NotAnApprover { who: String },
     #[error("{who} may not do this: only roles.admins may")]
     NotAnAdmin { who: String },

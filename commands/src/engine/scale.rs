@@ -302,6 +302,10 @@ pub(super) async fn store_and_preview(
     replies: &Replies,
 ) -> Result<(), EngineError> {
     impact.approvers = policy::approver_names_on(engine.config(), request.user.platform);
+    if !service.self_approval_allowed {
+        let requester = request.user.to_string();
+        impact.approvers.retain(|name| *name != requester);
+    }
     let now = unix_now_ms();
     let expires_at = now + engine.config().policy.approval_expiry.as_millis() as u64;
     let summary = impact.action.clone();
