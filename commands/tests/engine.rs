@@ -474,3 +474,14 @@ async fn hpa_bound_crossing_is_refused() {
     let pending = engine.coordinator().list_pending().await.expect("pending");
     assert!(pending.is_empty(), "{pending:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hpa_on_service_without_hpa_says_so() {
+    let (_sim, _redis, engine) = start(config()).await;
+    let (sender, mut receiver) = mpsc::channel(64);
+    engine
+        .handle(request("oncall", "hpa cassandra max 5"), sender)
+        .await;
+    let reply = texts(&drain(&mut receiver));
+    assert!(reply.contains("cassandra has no HPA"), "{reply}");
+}

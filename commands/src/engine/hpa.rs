@@ -37,14 +37,16 @@ pub(super) async fn request(
     replies: &Replies,
 ) -> Result<(), EngineError> {
     let (service, frozen) = authorize(engine, request, service_name).await?;
-    let kind = scalable_kind(&service)?;
-    let cluster = &engine.inner.cluster;
+    // A service without an HPA is told so before whether its kind can be
+    // scaled from chat, which is the more useful answer to `hpa`.
     let Some(hpa_name) = service.hpa.clone() else {
         return Err(policy::PolicyError::NoHpa {
             service: service.name.clone(),
         }
         .into());
     };
+    let kind = scalable_kind(&service)?;
+    let cluster = &engine.inner.cluster;
     let Some(hpa) = cluster.hpa(&service.namespace, &hpa_name).await? else {
         return Err(EngineError::HpaNotFound {
             hpa: hpa_name,
