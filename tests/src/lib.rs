@@ -2,6 +2,7 @@
 //! `kubesim serve` and `scalebot console` as real processes, and runs the
 //! real `kubectl` against the simulated cluster.
 
+pub mod discord_bot;
 pub mod fake_discord;
 pub mod fake_slack;
 pub mod serve;

@@ -1,8 +1,8 @@
 //! Hostile tests of the Slack HTTP endpoints of `scalebot serve`. Each test
-//! reproduces a bug found by attacking the endpoints with signed requests,
-//! and fails until that bug is fixed. The setup is the one of `slack.rs`:
-//! a real `redis-server`, kubesim, the fake Slack Web API and the bot as a
-//! process.
+//! reproduces a fault found by attacking the endpoints with signed
+//! requests, and failed until that fault was fixed. The setup is the
+//! shared Slack harness: a real `redis-server`, kubesim, the fake Slack Web
+//! API and the bot as a process.
 
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ fn channel_texts(fake: &FakeSlack) -> Vec<String> {
         .collect()
 }
 
-// Shows that a reject reason reaches the top-level `text` of the thread
+// Regression test. Before the fix, a reject reason reaches the top-level `text` of the thread
 // reply unescaped. Blocks are escaped, but the fallback `text` carries
 // `<!channel>` and a disguised link as the approver typed them, and Slack
 // parses that field as mrkdwn for notifications.
@@ -67,7 +67,7 @@ async fn reject_reason_stays_escaped_in_fallback_text() {
     assert_eq!(setup.replicas("synapse"), "3");
 }
 
-// Shows that `render::escape` turns any `slack:U…` that a user types into a
+// Regression test. Before the fix, `render::escape` turns any `slack:U…` that a user types into a
 // live `<@U…>` mention, so a reject reason pings a user who has no part in
 // the request, in the channel-visible status line and thread reply.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,7 +95,7 @@ async fn typed_identity_does_not_become_mention() {
     );
 }
 
-// Shows that a button click during a Redis outage gets no feedback at all.
+// Regression test. Before the fix, a button click during a Redis outage gets no feedback at all.
 // The bot acknowledges the click with HTTP 200 and an ephemeral JSON body, but
 // Slack ignores the body of a `block_actions` acknowledgement, and the bot
 // neither calls `chat.postEphemeral` nor uses the payload's response_url.
@@ -139,7 +139,7 @@ async fn click_during_redis_outage_gets_feedback() {
     assert_eq!(setup.healthz().await, 200);
 }
 
-// Shows that an app mention during a Redis outage is lost. The Events API
+// Regression test. Before the fix, an app mention during a Redis outage is lost. The Events API
 // request is acknowledged with HTTP 200, so Slack does not retry it, and the
 // user gets no message, because Slack shows no response body of an event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,7 +188,7 @@ async fn mention_during_redis_outage_is_not_lost() {
     assert_eq!(setup.healthz().await, 200);
 }
 
-// Shows that one rate-limited `chat.update` leaves a rejected request's
+// Regression test. Before the fix, one rate-limited `chat.update` leaves a rejected request's
 // preview with live Approve and Reject buttons and its "waiting for
 // approval" line for good. The bot gives up at once on a Retry-After above
 // 60 s and never updates the preview again.
@@ -229,7 +229,7 @@ async fn rate_limited_update_still_removes_buttons() {
     assert_eq!(setup.replicas("synapse"), "3");
 }
 
-// Shows that a freeze is announced only to the admin who set it: the reply
+// Regression test. Before the fix, a freeze is announced only to the admin who set it: the reply
 // is ephemeral, so no one else in the channel learns that changes stopped
 // until a request of theirs is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,7 +261,7 @@ async fn freeze_is_announced_in_channel() {
     }
 }
 
-// Shows that a right-to-left mark (U+200F) after a service name makes the
+// Regression test. Before the fix, a right-to-left mark (U+200F) after a service name makes the
 // name unknown, while a zero-width space in the same place is dropped. The
 // normaliser documents that invisible characters are removed, and text typed
 // or pasted in right-to-left scripts can carry these marks.
