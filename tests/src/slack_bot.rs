@@ -132,7 +132,7 @@ impl SlackBot {
         (status, response.text().await.unwrap_or_default())
     }
 
-    /// Answers the `/healthz` status, or 0 when the bot does not answer.
+    /// Returns the status code of `/healthz`, or 0 when the bot does not respond.
     pub async fn healthz(&self) -> u16 {
         self.http
             .get(format!("{}/healthz", self.bot.url))

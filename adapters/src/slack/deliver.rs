@@ -223,25 +223,26 @@ impl Conversation {
     async fn post_text(&mut self, thread_ts: Option<&str>, text: &str) {
         let web = self.slack.web();
         let fallback = chat::truncate(&render::escape(text), render::FALLBACK_TEXT_MAX);
-        let result = match render::text_message(text) {
-            TextMessage::Blocks(blocks) => {
-                let blocks = Value::Array(blocks);
-                web.post_message(&self.channel, thread_ts, &fallback, Some(&blocks))
-                    .await
-                    .map(drop)
+        if let TextMessage::Blocks(blocks) = render::text_message(text) {
+            let blocks = Value::Array(blocks);
+            let posted = web
+                .post_message(&self.channel, thread_ts, &fallback, Some(&blocks))
+                .await;
+            match posted {
+                Ok(_) => return,
+                Err(error)
+                    if matches!(
+                        error.code(),
+                        Some("msg_blocks_too_long" | "invalid_blocks" | "msg_too_long")
+                    ) =>
+                {
+                    tracing::warn!(%error, channel = %self.channel, "message rejected for its size; uploading it as a file");
+                }
+                Err(error) => {
+                    tracing::error!(%error, channel = %self.channel, "message not posted");
+                    return;
+                }
             }
-            TextMessage::File => Err(super::web::WebError::Api {
-                method: "chat.postMessage".to_string(),
-                code: "msg_blocks_too_long".to_string(),
-            }),
-        };
-        let Err(error) = result else { return };
-        if !matches!(
-            error.code(),
-            Some("msg_blocks_too_long" | "invalid_blocks" | "msg_too_long")
-        ) {
-            tracing::error!(%error, channel = %self.channel, "message not posted");
-            return;
         }
         let first_line = text.lines().next().unwrap_or("scalebot output");
         let title = chat::truncate(first_line, 80);

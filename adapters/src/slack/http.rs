@@ -81,7 +81,7 @@ async fn interactions(State(slack): State<Slack>, headers: HeaderMap, body: Byte
         Ok(text) => text,
         Err(Rejected::StoreUnavailable) => {
             // Slack ignores the body of a click's acknowledgement, so the
-            // user is told with an ephemeral message.
+            // outage notice goes out as an ephemeral message.
             if let Ok(Inbound::Action { user, channel, .. }) = std::str::from_utf8(&body)
                 .map_err(|e| e.to_string())
                 .and_then(inbound::interaction_from_form)

@@ -244,7 +244,7 @@ impl Slack {
             None => text,
         };
         if let Err(error) = self.web().post_ephemeral(channel, user, &text).await {
-            tracing::warn!(%error, channel, "ephemeral answer not delivered");
+            tracing::warn!(%error, channel, "ephemeral message not delivered");
         }
     }
 

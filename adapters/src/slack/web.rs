@@ -167,19 +167,9 @@ impl Web {
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
-                Err(SlackClientError::ApiError(error)) => {
-                    metrics::counter!("scalebot_slack_api_calls_total", "method" => method.to_string(), "outcome" => "error").increment(1);
-                    return Err(WebError::Api {
-                        method: method.to_string(),
-                        code: error.code,
-                    });
-                }
                 Err(other) => {
                     metrics::counter!("scalebot_slack_api_calls_total", "method" => method.to_string(), "outcome" => "error").increment(1);
-                    return Err(WebError::Transport {
-                        method: method.to_string(),
-                        message: other.to_string(),
-                    });
+                    return Err(transport_or_api(method, other));
                 }
             }
         }

@@ -37,8 +37,8 @@ pub(super) async fn request(
     replies: &Replies,
 ) -> Result<(), EngineError> {
     let (service, frozen) = authorize(engine, request, service_name).await?;
-    // A service without an HPA is told so before whether its kind can be
-    // scaled from chat, which is the more useful answer to `hpa`.
+    // A missing HPA is reported before the kind check, because for `hpa` it
+    // is the more useful reason.
     let Some(hpa_name) = service.hpa.clone() else {
         return Err(policy::PolicyError::NoHpa {
             service: service.name.clone(),
@@ -85,7 +85,7 @@ pub(super) async fn request(
         HpaBound::Min => hpa.min,
         HpaBound::Max => hpa.max,
     };
-    let mut impact = impact_of(engine, &service, kind, &workload, target).await?;
+    let mut impact = impact_of(engine, request, &service, kind, &workload, target).await?;
     impact.action = format!("hpa {} {field} {old} → {value}", hpa_name);
     impact.hpa = Some(if target == workload.desired {
         format!(

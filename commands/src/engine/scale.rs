@@ -151,6 +151,7 @@ pub(super) async fn admit(
 /// action, HPA note, approvals, steps and notes.
 pub(super) async fn impact_of(
     engine: &Engine,
+    request: &Request,
     service: &Service,
     kind: ScalableKind,
     workload: &WorkloadStatus,
@@ -201,7 +202,7 @@ pub(super) async fn impact_of(
         pdb: preview::pdb_notes(&pdbs, workload.desired, target),
         lock,
         approvals_needed: 0,
-        approvers: policy::approver_names(engine.config()),
+        approvers: approvers_for(engine, request, service),
         risk: String::new(),
         // Set by `store_and_preview` when the request is stored.
         expires_at_ms: 0,
@@ -253,7 +254,7 @@ pub(super) async fn request(
     }
     admit(engine, request, &service).await?;
 
-    let mut impact = impact_of(engine, &service, kind, &workload, target).await?;
+    let mut impact = impact_of(engine, request, &service, kind, &workload, target).await?;
     impact.action = format!("scale {} {} → {}", service.name, workload.desired, target);
     impact.hpa = hpa
         .as_ref()
@@ -290,6 +291,18 @@ pub(super) async fn request(
     .await
 }
 
+/// Lists who may approve `request` for the preview: approvers on the
+/// requester's platform, without the requester unless the service allows
+/// self-approval.
+fn approvers_for(engine: &Engine, request: &Request, service: &Service) -> Vec<String> {
+    let mut approvers = policy::approver_names_on(engine.config(), request.user.platform);
+    if !service.self_approval_allowed {
+        let requester = request.user.to_string();
+        approvers.retain(|name| *name != requester);
+    }
+    approvers
+}
+
 /// Stores a pending request for `operation`, audits it and sends the
 /// preview. Shared by every operation that needs approval.
 pub(super) async fn store_and_preview(
@@ -298,14 +311,9 @@ pub(super) async fn store_and_preview(
     service: &Service,
     approvals_needed: u32,
     operation: Operation,
-    mut impact: Impact,
+    impact: Impact,
     replies: &Replies,
 ) -> Result<(), EngineError> {
-    impact.approvers = policy::approver_names_on(engine.config(), request.user.platform);
-    if !service.self_approval_allowed {
-        let requester = request.user.to_string();
-        impact.approvers.retain(|name| *name != requester);
-    }
     let now = unix_now_ms();
     let expires_at = now + engine.config().policy.approval_expiry.as_millis() as u64;
     let summary = impact.action.clone();
