@@ -64,8 +64,9 @@ conformance_tests!(
 );
 
 /// Upper bound for an operation against a dead server: the command timeout of
-/// `fast_options` (1 s) plus scheduling slack.
-const FAIL_FAST: Duration = Duration::from_millis(1500);
+/// `fast_options` (1 s) plus slack for a loaded 2-core CI machine. An
+/// operation that waited for a reconnect or retried would take longer.
+const FAIL_FAST: Duration = Duration::from_millis(2500);
 
 fn assert_unavailable<T: std::fmt::Debug>(result: Result<T, CoordError>, operation: &str) {
     match result {

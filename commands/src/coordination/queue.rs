@@ -75,13 +75,19 @@ impl Coordinator {
     ) -> Result<LockGuard, CoordError> {
         let started = Instant::now();
         let waiter = QueueWaiter::new(owner, operation);
-        self.queue_join(scope, &waiter).await?;
+        // The ticket exists before the join is sent: a future dropped while
+        // the join is in flight may already be queued, and leaving an entry
+        // that was never written does nothing.
         let mut ticket = QueueTicket {
             coordinator: self.clone(),
             scope: scope.to_string(),
             waiter_id: waiter.id.clone(),
             queued: true,
         };
+        if let Err(error) = self.queue_join(scope, &waiter).await {
+            ticket.queued = matches!(error, CoordError::Unavailable { .. });
+            return Err(error);
+        }
         debug!(scope, owner, waiter = %waiter.id, "joined lock queue");
 
         let poll_interval = self.options().queue_poll_interval;
