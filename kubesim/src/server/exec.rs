@@ -49,6 +49,10 @@ const MAX_STDIN_BYTES: usize = 8 * 1024 * 1024;
 /// Largest payload per frame; longer output is split.
 const FRAME_PAYLOAD: usize = 32 * 1024;
 
+/// Delay before the output of a command without stdin. kubectl 1.32 drops
+/// frames that arrive before it has registered its streams.
+const OUTPUT_DELAY: Duration = Duration::from_millis(100);
+
 /// How long the server waits for the client to close after the status frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -171,6 +175,7 @@ async fn session(app: AppState, request: ExecRequest, socket: WebSocket) {
     let stdin = if request.stdin {
         read_stdin(&mut incoming).await
     } else {
+        tokio::time::sleep(OUTPUT_DELAY).await;
         Vec::new()
     };
     // Later frames (resize, a late stdin close) are read and dropped. Reading
