@@ -3,12 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::{Context as _, anyhow, bail};
 use commands::cluster::Cluster;
 use commands::config::Config;
 use commands::coordination::Coordinator;
 use commands::engine::Engine;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use tracing::debug;
 
 /// The configuration `scalebot demo` uses unless `--config` is given.
 const EMBEDDED_CONFIG: &str = include_str!("../../deploy/config/butterfly.yaml");
@@ -38,21 +39,52 @@ async fn kube_client(
     let context = context.or_else(|| config.cluster.context.clone());
     let kube_config = match path {
         Some(path) => {
-            let file = Kubeconfig::read_from(&path)
-                .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+            if !path.exists() {
+                bail!(
+                    "kubeconfig {} not found; pass --kubeconfig PATH, or run `scalebot demo` for a simulated cluster",
+                    path.display()
+                );
+            }
+            // A YAML error quotes lines of the file, which may contain tokens, so
+            // only its first line is shown.
+            let file = Kubeconfig::read_from(&path).map_err(|error| {
+                anyhow!(
+                    "failed to read kubeconfig {}: {}",
+                    path.display(),
+                    first_line(&error)
+                )
+            })?;
             let options = KubeConfigOptions {
                 context,
                 ..KubeConfigOptions::default()
             };
             kube::Config::from_custom_kubeconfig(file, &options)
                 .await
-                .with_context(|| format!("kubeconfig {} is unusable", path.display()))?
+                .map_err(|error| anyhow!("invalid kubeconfig {}: {error}", path.display()))?
         }
-        None => kube::Config::infer()
-            .await
-            .context("no kubeconfig found (set --kubeconfig or KUBECONFIG)")?,
+        None => {
+            if let Err(error) = Kubeconfig::from_env() {
+                let variable = std::env::var_os("KUBECONFIG").unwrap_or_default();
+                bail!(
+                    "failed to read KUBECONFIG={}: {}",
+                    variable.to_string_lossy(),
+                    first_line(&error)
+                );
+            }
+            kube::Config::infer().await.map_err(|error| {
+                debug!(%error, "no in-cluster configuration or kubeconfig");
+                anyhow!(
+                    "no kubeconfig found and not running in a cluster; pass --kubeconfig PATH, set KUBECONFIG or cluster.kubeconfig, or run `scalebot demo` for a simulated cluster"
+                )
+            })?
+        }
     };
     kube::Client::try_from(kube_config).context("cannot build a Kubernetes client")
+}
+
+fn first_line(error: &impl std::fmt::Display) -> String {
+    let text = error.to_string();
+    text.lines().next().unwrap_or_default().to_string()
 }
 
 /// Maximum time to wait for Redis at start. Without Redis the bot could

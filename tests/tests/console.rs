@@ -151,3 +151,30 @@ fn invalid_utf8_line_is_rejected_without_stopping() {
         "procedure cut short:\n{stdout}"
     );
 }
+
+#[test]
+fn startup_errors_name_cause_and_fix() {
+    let dir = TempDir::new("console-startup");
+    let config = test_config(dir.path());
+    let missing = dir.path().join("missing-kubeconfig");
+    let output = scalebot_console(&config, &missing, None, "");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "started without a kubeconfig");
+    assert!(
+        stderr.contains("missing-kubeconfig not found"),
+        "no cause: {stderr}"
+    );
+    assert!(stderr.contains("scalebot demo"), "no next step: {stderr}");
+
+    let kubesim = KubesimProcess::start("butterfly");
+    let bad_url = "redis://ops:hunter2@127.0.0.1:port";
+    let output = scalebot_console(&config, &kubesim.kubeconfig, Some(bad_url), "");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "started with an invalid Redis URL"
+    );
+    assert!(stderr.contains("invalid Redis URL"), "no cause: {stderr}");
+    assert!(stderr.contains("expected redis://"), "no form: {stderr}");
+    assert!(!stderr.contains("hunter2"), "password shown: {stderr}");
+}

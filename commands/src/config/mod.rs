@@ -24,6 +24,7 @@ use thiserror::Error;
 pub use chat::{CommandScope, DiscordConfig, MAX_SOCKET_CONNECTIONS, SlackConfig, SlackMode};
 pub use duration::{DURATION_FORMS, format_duration, parse_duration};
 pub use render::mask_url_password;
+pub use validate::{REDIS_URL_FORMS, redis_error_reason};
 
 use crate::catalog::Service;
 use crate::identity::Principal;

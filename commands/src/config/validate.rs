@@ -22,10 +22,6 @@ use super::{
 };
 use crate::identity::{PRINCIPAL_FORMS, Principal};
 
-/// Expected form of a Redis URL, as the redis crate parses it.
-const REDIS_URL_FORMS: &str =
-    "redis://[<user>][:<password>@]<host>[:<port>][/<db>] or redis+unix:///<socket path>";
-
 /// Problems collected so far.
 #[derive(Debug, Default)]
 pub(super) struct Problems(Vec<ConfigError>);
@@ -294,6 +290,16 @@ fn redis(problems: &mut Problems, raw: RawRedis) -> RedisConfig {
     RedisConfig { url, key_prefix }
 }
 
+/// Expected form of a Redis URL, as the redis crate parses it.
+pub const REDIS_URL_FORMS: &str =
+    "redis://[<user>][:<password>@]<host>[:<port>][/<db>] or redis+unix:///<socket path>";
+
+/// Returns the redis crate's description of a URL parse error without its
+/// error kind suffix.
+pub fn redis_error_reason(error: &redis::RedisError) -> String {
+    error.to_string().replace(" - InvalidClientConfig", "")
+}
+
 /// Checks a Redis URL with the redis crate's own parser, so that a URL
 /// accepted here is one the client can use. Messages show the URL with its
 /// password masked.
@@ -307,7 +313,7 @@ pub(super) fn redis_url(problems: &mut Problems, key: &str, url: &str) -> Option
                 format!(
                     "{:?} is not a usable Redis URL ({}); expected {REDIS_URL_FORMS}",
                     mask_url_password(url),
-                    error.to_string().replace(" - InvalidClientConfig", "")
+                    redis_error_reason(&error)
                 ),
             );
             None

@@ -21,11 +21,12 @@ pub enum CoordError {
         #[source]
         source: RedisError,
     },
-    #[error("invalid Redis URL (expected redis://[user:password@]host:port[/db])")]
-    InvalidUrl {
-        #[source]
-        source: RedisError,
-    },
+    /// `url` has its password masked.
+    #[error(
+        "invalid Redis URL {url:?} ({reason}); expected {}",
+        crate::config::REDIS_URL_FORMS
+    )]
+    InvalidUrl { url: String, reason: String },
     #[error("invalid Redis key prefix {prefix:?}: must be non-empty and contain no whitespace")]
     InvalidKeyPrefix { prefix: String },
     #[error("invalid coordinator option {name}: {reason}")]

@@ -76,8 +76,10 @@ impl RedisStore {
                 prefix: key_prefix.to_string(),
             });
         }
-        let client =
-            redis::Client::open(url).map_err(|source| CoordError::InvalidUrl { source })?;
+        let client = redis::Client::open(url).map_err(|error| CoordError::InvalidUrl {
+            url: crate::config::mask_url_password(url),
+            reason: crate::config::redis_error_reason(&error),
+        })?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.command_timeout))
             .set_response_timeout(Some(options.command_timeout))
