@@ -128,13 +128,13 @@ pub async fn run(
     if verification.problems.is_empty() {
         Ok(Outcome::succeeded(
             text,
-            verification.lines(),
+            verification.problem_lines(),
             started.elapsed(),
         ))
     } else {
         Ok(Outcome::failed(
             format!("{text}, but verification found problems"),
-            verification.lines(),
+            verification.problem_lines(),
             started.elapsed(),
         ))
     }
@@ -246,10 +246,13 @@ impl Verification {
         )
     }
 
-    pub fn lines(&self) -> Vec<String> {
-        let mut lines = vec![self.summary()];
-        lines.extend(self.problems.iter().map(|p| format!("problem: {p}")));
-        lines
+    /// Returns the problems as result details. The summary is left out
+    /// because the last progress step already shows it.
+    pub fn problem_lines(&self) -> Vec<String> {
+        self.problems
+            .iter()
+            .map(|problem| format!("problem: {problem}"))
+            .collect()
     }
 }
 
