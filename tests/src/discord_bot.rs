@@ -151,8 +151,13 @@ impl DiscordBot {
 
     /// Sends `content` as a message of `user` in the test channel.
     pub async fn say(&self, message_id: u64, user: u64, content: &str) {
+        self.say_in(CHANNEL, message_id, user, content).await;
+    }
+
+    /// Sends `content` as a message of `user` in `channel_id`.
+    pub async fn say_in(&self, channel_id: u64, message_id: u64, user: u64, content: &str) {
         let roles: Vec<u64> = self.fake.member(user).map(|m| m.roles).unwrap_or_default();
-        let data = fake_discord::message_create(message_id, CHANNEL, user, &roles, content);
+        let data = fake_discord::message_create(message_id, channel_id, user, &roles, content);
         self.fake.dispatch("MESSAGE_CREATE", data).await;
     }
 

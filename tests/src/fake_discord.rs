@@ -90,6 +90,8 @@ struct Store {
     members: HashMap<u64, Member>,
     /// Messages that have a thread (the thread's id is the message's id).
     threads: HashSet<u64>,
+    /// Thread id → parent channel id.
+    thread_parents: HashMap<u64, u64>,
     /// Interaction token → (channel id, original response message id).
     interactions: HashMap<String, (u64, Option<u64>)>,
     /// Calls still to reject with 429, and the `retry_after` to send.
@@ -181,6 +183,14 @@ impl FakeDiscord {
                 bot,
             },
         );
+    }
+
+    /// Adds a thread of channel `parent_id`, as a user would start one.
+    pub fn add_thread(&self, thread_id: u64, parent_id: u64) {
+        self.state
+            .lock()
+            .thread_parents
+            .insert(thread_id, parent_id);
     }
 
     /// Roles of a member added with [`Self::add_member`].

@@ -527,3 +527,31 @@ async fn serve_runs_the_discord_adapter() {
     }
     assert!(serve.terminate(WAIT), "scalebot serve exits on SIGTERM");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thread_of_allowed_channel_takes_commands() {
+    const THREAD: u64 = 400_000_000_000_000_777;
+    const ELSEWHERE: u64 = 400_000_000_000_000_888;
+    let bot = Bot::start(Duration::from_secs(900)).await;
+    bot.fake.add_thread(THREAD, CHANNEL);
+
+    bot.say_in(ELSEWHERE, 2_101, REQUESTER, "!scalebot status synapse")
+        .await;
+    bot.say_in(THREAD, 2_102, REQUESTER, "!scalebot status synapse")
+        .await;
+    let answer = bot
+        .fake
+        .wait_for_call(|c| is_post_in(c, THREAD), WAIT)
+        .await;
+    assert!(
+        answer.body.to_string().contains("synapse"),
+        "{}",
+        answer.body
+    );
+    tokio::time::sleep(QUIET).await;
+    assert!(
+        bot.fake.messages_in(ELSEWHERE).is_empty(),
+        "the bot answered in a channel outside the allow-list"
+    );
+    bot.stop().await;
+}

@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 use serenity::all::{
-    CommandDataOption, CommandDataOptionValue, CommandInteraction, Member, Message, Reaction,
-    ReactionType,
+    ChannelType, CommandDataOption, CommandDataOptionValue, CommandInteraction, Member, Message,
+    Reaction, ReactionType,
 };
 
 use super::render::{APPROVE_EMOJI, REJECT_EMOJI};
@@ -144,6 +144,29 @@ impl ReactionVote {
 
 pub fn delivery_id(message_id: u64, user_id: u64, emoji: &str) -> String {
     format!("discord-reaction:{message_id}:{user_id}:{emoji}")
+}
+
+/// Checks whether a channel type is a thread (announcement, public or
+/// private).
+pub fn is_thread(kind: ChannelType) -> bool {
+    matches!(
+        kind,
+        ChannelType::NewsThread | ChannelType::PublicThread | ChannelType::PrivateThread
+    )
+}
+
+/// Returns the parent channel of a thread from a channel object read through
+/// REST. Other channels give `None` because their `parent_id` is a category.
+pub fn thread_parent(channel: &Value) -> Option<u64> {
+    let kind = channel.get("type").and_then(Value::as_u64)?;
+    let kind = ChannelType::from(u8::try_from(kind).ok()?);
+    if !is_thread(kind) {
+        return None;
+    }
+    channel
+        .get("parent_id")
+        .and_then(Value::as_str)
+        .and_then(|parent| parent.parse().ok())
 }
 
 /// The command text of a message in the prefix form: `!scale synapse 4`

@@ -99,6 +99,9 @@ pub(crate) struct Shared {
     pub members: std::sync::Mutex<HashMap<(u64, u64), (tokio::time::Instant, MemberInfo)>>,
     /// Channel → guild, learnt from events and REST.
     pub channel_guilds: std::sync::Mutex<HashMap<u64, u64>>,
+    /// Channel → parent channel when the channel is a thread, read through
+    /// REST.
+    pub thread_parents: std::sync::Mutex<HashMap<u64, Option<u64>>>,
     /// Preview messages whose thread this process has started.
     pub threads: std::sync::Mutex<std::collections::HashSet<u64>>,
     /// One missed-reaction scan at a time.
@@ -113,15 +116,61 @@ impl Shared {
         }
     }
 
-    /// Tells whether the bot responds in `channel_id` of `guild_id`.
-    pub fn serves(&self, guild_id: Option<u64>, channel_id: u64) -> bool {
+    /// Checks whether the bot takes commands in `channel_id` of `guild_id`.
+    /// A thread counts as its parent channel, given as `parent_id` or read
+    /// through REST when the event does not carry it.
+    pub async fn serves(
+        &self,
+        guild_id: Option<u64>,
+        channel_id: u64,
+        parent_id: Option<u64>,
+    ) -> bool {
         let guild_ok = match guild_id {
             Some(guild) => self.config.guilds.is_empty() || self.config.guilds.contains(&guild),
             None => false,
         };
-        let channel_ok =
-            self.config.channels.is_empty() || self.config.channels.contains(&channel_id);
-        guild_ok && channel_ok
+        if !guild_ok {
+            return false;
+        }
+        let allowed = &self.config.channels;
+        if allowed.is_empty() || allowed.contains(&channel_id) {
+            return true;
+        }
+        let parent = match parent_id {
+            Some(parent) => Some(parent),
+            None => self.thread_parent(channel_id).await,
+        };
+        parent.is_some_and(|parent| allowed.contains(&parent))
+    }
+
+    /// Returns the parent channel of a thread, or `None` for a channel that
+    /// is not a thread. Results are cached, failed reads are not.
+    async fn thread_parent(&self, channel_id: u64) -> Option<u64> {
+        if let Some(parent) = self
+            .thread_parents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&channel_id)
+        {
+            return *parent;
+        }
+        let channel = match self.rest.get_channel(channel_id).await {
+            Ok(channel) => channel,
+            Err(error) => {
+                tracing::warn!(%error, channel_id, "failed to read a channel; its commands are ignored");
+                return None;
+            }
+        };
+        let parent = events::thread_parent(&channel);
+        let mut parents = self
+            .thread_parents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if parents.len() >= CACHE_PRUNE_SIZE {
+            parents.clear();
+        }
+        parents.insert(channel_id, parent);
+        parent
     }
 
     pub fn remember_channel(&self, channel_id: u64, guild_id: Option<u64>) {
@@ -220,6 +269,7 @@ pub async fn run(
         slots: Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS)),
         members: std::sync::Mutex::new(HashMap::new()),
         channel_guilds: std::sync::Mutex::new(HashMap::new()),
+        thread_parents: std::sync::Mutex::new(HashMap::new()),
         threads: std::sync::Mutex::new(std::collections::HashSet::new()),
         scan: tokio::sync::Mutex::new(()),
     });
@@ -395,7 +445,7 @@ async fn on_message(shared: &Arc<Shared>, message: Message) {
     let Some(text) = events::prefix_text(&message.content, &shared.config.prefix) else {
         return;
     };
-    if !shared.serves(guild_id, channel_id) {
+    if !shared.serves(guild_id, channel_id, None).await {
         tracing::debug!(
             channel_id,
             ?guild_id,
@@ -430,7 +480,13 @@ async fn on_command(shared: &Arc<Shared>, command: CommandInteraction) {
     let channel_id = command.channel_id.get();
     let guild_id = command.guild_id.map(|g| g.get());
     let token = command.token.clone();
-    let text = if shared.serves(guild_id, channel_id) {
+    let parent_id = command
+        .channel
+        .as_ref()
+        .filter(|channel| events::is_thread(channel.kind))
+        .and_then(|channel| channel.parent_id)
+        .map(|parent| parent.get());
+    let text = if shared.serves(guild_id, channel_id, parent_id).await {
         events::command_text(&command)
     } else {
         Err("scalebot does not take commands in this channel".to_string())

@@ -131,9 +131,18 @@ fn route(state: &State, method: &Method, uri: &Uri, headers: &HeaderMap, body: &
             ok(Value::Array(commands))
         }
         ("GET", ["channels", channel]) => match id(channel) {
-            Some(channel) => ok(
-                json!({ "id": channel.to_string(), "type": 0, "guild_id": GUILD_ID.to_string(), "name": "ops" }),
-            ),
+            Some(channel) => match state.lock().thread_parents.get(&channel) {
+                Some(parent) => ok(json!({
+                    "id": channel.to_string(),
+                    "type": 11,
+                    "guild_id": GUILD_ID.to_string(),
+                    "parent_id": parent.to_string(),
+                    "name": "thread",
+                })),
+                None => ok(
+                    json!({ "id": channel.to_string(), "type": 0, "guild_id": GUILD_ID.to_string(), "name": "ops" }),
+                ),
+            },
             None => error(StatusCode::NOT_FOUND, 10003, "Unknown Channel"),
         },
         ("POST", ["channels", channel, "messages"]) => match id(channel) {
@@ -187,6 +196,7 @@ fn route(state: &State, method: &Method, uri: &Uri, headers: &HeaderMap, body: &
                 return error(StatusCode::NOT_FOUND, 10008, "Unknown Message");
             };
             let mut store = state.lock();
+            store.thread_parents.insert(message, channel);
             if !store.threads.insert(message) {
                 return error(
                     StatusCode::BAD_REQUEST,

@@ -379,3 +379,28 @@ fn incomplete_interaction_becomes_unknown() {
         other => panic!("expected an unknown event, got {other:?}"),
     }
 }
+
+#[test]
+fn thread_parent_only_for_threads() {
+    // A public thread, as `GET /channels/{id}` returns it.
+    let thread = json!({
+        "id": "1318211145678905345",
+        "type": 11,
+        "guild_id": "1318211145678901234",
+        "parent_id": "1318211145678900001",
+        "name": "Request ab12cd",
+        "thread_metadata": {"archived": false, "auto_archive_duration": 1440, "locked": false}
+    });
+    assert_eq!(thread_parent(&thread), Some(1318211145678900001));
+    // A text channel's parent is its category, which is not a thread parent.
+    let text_channel = json!({
+        "id": "1318211145678900001",
+        "type": 0,
+        "guild_id": "1318211145678901234",
+        "parent_id": "1318211145678900000",
+        "name": "ops"
+    });
+    assert_eq!(thread_parent(&text_channel), None);
+    let no_parent = json!({"id": "1", "type": 12});
+    assert_eq!(thread_parent(&no_parent), None);
+}
