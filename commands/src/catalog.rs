@@ -102,6 +102,34 @@ impl fmt::Display for WorkloadKind {
     }
 }
 
+/// Runbook procedure of a stateful data store, which adds steps to the
+/// replica change of its StatefulSet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DataStore {
+    /// "Infrastructure Scaling: Cassandra" and "Cassandra Scale Down": one
+    /// node at a time, waiting for `UN` and repairing after an addition, and
+    /// decommissioning the highest ordinal before a removal.
+    Cassandra,
+}
+
+impl DataStore {
+    /// Names as written in the config.
+    pub const NAMES: &'static str = "cassandra";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataStore::Cassandra => "cassandra",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "cassandra" => Some(DataStore::Cassandra),
+            _ => None,
+        }
+    }
+}
+
 /// An inclusive range of replica counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {
@@ -198,6 +226,9 @@ pub struct Service {
     pub self_approval_allowed: bool,
     /// Largest change of replicas in one request, if limited.
     pub max_step: Option<u32>,
+    /// Data store procedure of a StatefulSet. A StatefulSet without one
+    /// cannot be scaled from chat.
+    pub data_store: Option<DataStore>,
 }
 
 /// The services by name, with case-insensitive lookup over names and
@@ -336,6 +367,7 @@ mod tests {
             checks: Vec::new(),
             self_approval_allowed: false,
             max_step: None,
+            data_store: None,
         }
     }
 

@@ -10,9 +10,10 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Event, Node, Pod, PodSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, AttachParams, ListParams, Patch, PatchParams};
 use serde_json::json;
 use thiserror::Error;
+use tokio::io::AsyncReadExt;
 
 use crate::quantity;
 
@@ -62,6 +63,13 @@ pub enum ClusterError {
         action: &'static str,
         namespace: String,
         name: String,
+    },
+    #[error("`{command}` in {namespace}/{pod} did not finish within {}s", limit.as_secs())]
+    ExecTimeout {
+        namespace: String,
+        pod: String,
+        command: String,
+        limit: Duration,
     },
 }
 
@@ -177,6 +185,18 @@ pub struct PodSummary {
     pub phase: String,
     pub ready: bool,
     pub created: Option<String>,
+    /// Pod IP, once one is assigned.
+    pub ip: Option<String>,
+}
+
+/// Output of a command run in a container.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    pub stdout: String,
+    pub stderr: String,
+    /// The failure message of a command that did not succeed, with its exit
+    /// code, as the kubelet reports it; `None` on success.
+    pub failure: Option<String>,
 }
 
 /// kube-rs client scoped to what scalebot needs.
@@ -197,21 +217,41 @@ async fn with_timeout<T>(
             namespace: namespace.to_string(),
             name: name.to_string(),
         }),
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(kube::Error::Api(status))) => Err(ClusterError::Rejected {
+        Ok(result) => result.map_err(|error| cluster_error(action, namespace, name, error)),
+    }
+}
+
+async fn read_all(reader: Option<impl tokio::io::AsyncRead + Unpin>) -> std::io::Result<String> {
+    let mut text = String::new();
+    if let Some(mut reader) = reader {
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes).await?;
+        text = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    Ok(text)
+}
+
+fn cluster_error(
+    action: &'static str,
+    namespace: &str,
+    name: &str,
+    error: kube::Error,
+) -> ClusterError {
+    match error {
+        kube::Error::Api(status) => ClusterError::Rejected {
             action,
             namespace: namespace.to_string(),
             name: name.to_string(),
             code: status.code,
             reason: status.reason.clone(),
             message: status.message.clone(),
-        }),
-        Ok(Err(source)) => Err(ClusterError::Request {
+        },
+        source => ClusterError::Request {
             action,
             namespace: namespace.to_string(),
             name: name.to_string(),
             source: Box::new(source),
-        }),
+        },
     }
 }
 
@@ -547,6 +587,7 @@ impl Cluster {
                     phase: status.phase.unwrap_or_default(),
                     ready,
                     created: pod.metadata.creation_timestamp.map(|t| t.0.to_string()),
+                    ip: status.pod_ip,
                 }
             })
             .collect();
@@ -576,6 +617,59 @@ impl Cluster {
                 )
             });
         Ok(warning)
+    }
+
+    /// Runs `command` in the first container of `pod`, as `kubectl exec`
+    /// does, and collects its output. `limit` bounds the whole run, because
+    /// commands such as `nodetool repair` take minutes on a real cluster.
+    pub async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        command: &[&str],
+        limit: Duration,
+    ) -> Result<ExecOutput, ClusterError> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let params = AttachParams::default()
+            .stdin(false)
+            .stdout(true)
+            .stderr(true);
+        let run = async {
+            let mut attached = api.exec(pod, command.to_vec(), &params).await?;
+            let status = attached.take_status();
+            // Both streams are read at once: a full stderr buffer would
+            // otherwise stall the command while stdout is read.
+            let (stdout, stderr) =
+                tokio::join!(read_all(attached.stdout()), read_all(attached.stderr()));
+            let stdout = stdout.map_err(kube::Error::ReadEvents)?;
+            let stderr = stderr.map_err(kube::Error::ReadEvents)?;
+            let status = match status {
+                Some(status) => status.await,
+                None => None,
+            };
+            let _ = attached.join().await;
+            let failure = status
+                .filter(|status| status.status.as_deref() != Some("Success"))
+                .map(|status| {
+                    status
+                        .message
+                        .unwrap_or_else(|| "command failed".to_string())
+                });
+            Ok(ExecOutput {
+                stdout,
+                stderr,
+                failure,
+            })
+        };
+        match tokio::time::timeout(limit, run).await {
+            Ok(result) => result.map_err(|error| cluster_error("exec", namespace, pod, error)),
+            Err(_) => Err(ClusterError::ExecTimeout {
+                namespace: namespace.to_string(),
+                pod: pod.to_string(),
+                command: command.join(" "),
+                limit,
+            }),
+        }
     }
 
     /// Reads `/actuator/health` of a pod through the API server's pod proxy

@@ -206,6 +206,32 @@ pub fn scale_steps(
     ]
 }
 
+/// Steps of the Cassandra procedure, as shown in the preview.
+pub fn cassandra_steps(workload: &str, from: u32, to: u32, timeout_secs: u64) -> Vec<String> {
+    let mut steps = vec![
+        format!(
+            "Take the operation lock and re-read statefulset {workload}; stop if it changed since this preview"
+        ),
+        format!("Run nodetool status in {workload}-0; stop unless all {from} nodes are UN"),
+    ];
+    if to > from {
+        steps.push(format!(
+            "For each new node up to {to}: patch the scale subresource up by one, wait for the pod (at most {timeout_secs}s), then wait until the node shows UN (at most {timeout_secs}s)"
+        ));
+        steps.push(format!("Run nodetool repair in {workload}-0"));
+    } else {
+        steps.push(format!(
+            "For each node from {workload}-{} down to {workload}-{to}: nodetool decommission, wait until it has left the ring (at most {timeout_secs}s), then patch the scale subresource down by one",
+            from - 1
+        ));
+    }
+    steps.push(format!(
+        "Verify that nodetool status lists {to} nodes, all UN"
+    ));
+    steps.push("Record the result in the audit log and release the lock".to_string());
+    steps
+}
+
 /// Steps of the "Update HPA Limits" procedure, as shown in the preview.
 pub fn hpa_steps(
     hpa: &str,

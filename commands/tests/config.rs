@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use commands::catalog::{Catalog, Range, ServiceCheck, WorkloadKind};
+use commands::catalog::{Catalog, DataStore, Range, ServiceCheck, WorkloadKind};
 use commands::config::{Config, ConfigErrors, LockScope};
 use commands::identity::Principal;
 
@@ -612,4 +612,44 @@ fn chat_section_rejects_unknown_keys() {
     let yaml = format!("{MINIMAL}slack:\n  bot_token: xoxb-secret\n");
     let text = errors_of(&yaml).to_string();
     assert!(text.contains("bot_token"), "{text}");
+}
+
+#[test]
+fn data_store_needs_known_name_and_statefulset() {
+    let yaml = MINIMAL.replace(
+        "    kind: deployment\n",
+        "    kind: deployment\n    data_store: cassandra\n",
+    );
+    let lines = lines_of(&yaml);
+    assert_has_line(
+        &lines,
+        "services.synapse.data_store: only a statefulset has a data store procedure; remove the key or set kind: statefulset",
+    );
+    let yaml = MINIMAL.replace(
+        "    kind: deployment\n",
+        "    kind: statefulset\n    data_store: mongodb\n",
+    );
+    let lines = lines_of(&yaml);
+    assert_has_line(
+        &lines,
+        r#"services.synapse.data_store: unknown data store "mongodb"; expected cassandra"#,
+    );
+}
+
+#[test]
+fn shipped_config_runs_cassandra_procedure() {
+    let config = Config::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/config/butterfly.yaml"
+    )))
+    .unwrap();
+    let store_of = |name: &str| {
+        config
+            .services
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.data_store)
+    };
+    assert_eq!(store_of("cassandra"), Some(DataStore::Cassandra));
+    assert_eq!(store_of("kafka"), None);
 }

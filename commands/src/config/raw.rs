@@ -59,6 +59,8 @@ pub(super) struct RawService {
     pub self_approval_allowed: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_step: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_store: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

@@ -73,6 +73,7 @@ fn raw_service(service: &Service) -> RawService {
             .collect(),
         self_approval_allowed: Some(service.self_approval_allowed),
         max_step: service.max_step.map(i64::from),
+        data_store: service.data_store.map(|store| store.as_str().to_string()),
     }
 }
 

@@ -6,7 +6,7 @@ use super::raw::{OrderedMap, RawCheck, RawRange, RawService};
 use super::validate::{
     DNS_LABEL_FORM, DNS_SUBDOMAIN_FORM, Problems, count, is_dns_label, is_dns_subdomain,
 };
-use crate::catalog::{MAX_REPLICAS, Range, Service, ServiceCheck, WorkloadKind};
+use crate::catalog::{DataStore, MAX_REPLICAS, Range, Service, ServiceCheck, WorkloadKind};
 
 /// Describes the form of service names and aliases for messages.
 const SERVICE_NAME_FORM: &str =
@@ -73,6 +73,7 @@ fn service(
             MAX_REPLICAS,
         )
     });
+    let data_store = data_store(problems, &key, kind, raw.data_store.as_deref());
     Service {
         checks: checks(problems, &key, &raw.checks),
         workload: raw.workload.unwrap_or_else(|| name.clone()),
@@ -88,7 +89,32 @@ fn service(
         notes: raw.notes,
         self_approval_allowed: raw.self_approval_allowed.unwrap_or(false),
         max_step,
+        data_store,
     }
+}
+
+/// Reads `data_store`, which only a StatefulSet may name.
+fn data_store(
+    problems: &mut Problems,
+    key: &str,
+    kind: Option<WorkloadKind>,
+    name: Option<&str>,
+) -> Option<DataStore> {
+    let name = name?;
+    let Some(store) = DataStore::from_name(name) else {
+        problems.invalid(
+            format!("{key}.data_store"),
+            format!("unknown data store {name:?}; expected {}", DataStore::NAMES),
+        );
+        return None;
+    };
+    if kind.is_some_and(|kind| kind != WorkloadKind::StatefulSet) {
+        problems.invalid(
+            format!("{key}.data_store"),
+            "only a statefulset has a data store procedure; remove the key or set kind: statefulset",
+        );
+    }
+    Some(store)
 }
 
 /// Checks the forms of the service name, its aliases, and an explicit

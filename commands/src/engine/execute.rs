@@ -9,10 +9,11 @@ use tracing::Instrument;
 
 use super::scale::{Operation, lock_scope, scalable_kind};
 use super::{Engine, Replies, Reply, ReplyBody, send};
+use crate::catalog::DataStore;
 use crate::coordination::{
     AuditEntry, AuditKind, LockGuard, PendingRequest, QueuePosition, unix_now_ms,
 };
-use crate::procedures::{Outcome, Progress, horizontal, hpa_limits};
+use crate::procedures::{Outcome, Progress, cassandra, horizontal, hpa_limits};
 use crate::reply::EngineError;
 
 /// Capacity of a procedure's progress queue towards the reply queue.
@@ -255,6 +256,17 @@ async fn run(
     let progress = Progress::new(progress_sender, lost.clone());
     let cluster = &engine.inner.cluster;
     let result = match &operation {
+        Operation::Scale(payload) if service.data_store == Some(DataStore::Cassandra) => {
+            let plan = cassandra::CassandraPlan {
+                namespace: payload.namespace.clone(),
+                workload: payload.workload.clone(),
+                from: payload.from,
+                to: payload.to,
+                generation: payload.generation,
+                rollout_timeout: config.rollout_timeout,
+            };
+            cassandra::run(cluster, &plan, &progress).await
+        }
         Operation::Scale(payload) => {
             let plan = horizontal::ScalePlan {
                 kind,

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, Replies, Reply, ReplyBody, Request, send};
-use crate::catalog::{Service, WorkloadKind};
+use crate::catalog::{DataStore, Service, WorkloadKind};
 use crate::cluster::{ScalableKind, WorkloadStatus};
 use crate::coordination::{
     AuditEntry, AuditKind, CoordError, PendingRequest, PendingState, RateDecision, new_request_id,
@@ -15,6 +15,7 @@ use crate::coordination::{
 use crate::grammar::ReplicaChange;
 use crate::policy;
 use crate::preview::{self, Impact};
+use crate::procedures::cassandra;
 use crate::reply::EngineError;
 
 /// Attempts at finding an unused request id before giving up.
@@ -59,12 +60,13 @@ pub(crate) fn readable_kind(service: &Service) -> Option<ScalableKind> {
     }
 }
 
-/// Returns the workload kind that the chat `scale` procedure changes.
-/// Only Deployments have a procedure so far.
+/// Returns the workload kind that the chat `scale` procedure changes:
+/// Deployments, and StatefulSets with a data store procedure.
 pub(crate) fn scalable_kind(service: &Service) -> Result<ScalableKind, EngineError> {
-    match service.kind {
-        WorkloadKind::Deployment => Ok(ScalableKind::Deployment),
-        other => Err(EngineError::NotSupported {
+    match (service.kind, service.data_store) {
+        (WorkloadKind::Deployment, _) => Ok(ScalableKind::Deployment),
+        (WorkloadKind::StatefulSet, Some(_)) => Ok(ScalableKind::StatefulSet),
+        (other, _) => Err(EngineError::NotSupported {
             what: format!("scaling {} ({other}) from chat", service.name),
             instead: "follow the runbook's Infrastructure Scaling section for StatefulSets and PostgreSQL".to_string(),
         }),
@@ -261,12 +263,25 @@ pub(super) async fn request(
         .map(|h| preview::hpa_note(&service.name, h, target));
     impact.approvals_needed = decision.approvals_needed;
     impact.risk = decision.risk.to_string();
-    impact.steps = preview::scale_steps(
-        kind,
-        &service.workload,
-        target,
-        config.policy.rollout_timeout.as_secs(),
-    );
+    impact.steps = match service.data_store {
+        Some(DataStore::Cassandra) => preview::cassandra_steps(
+            &service.workload,
+            workload.desired,
+            target,
+            config.policy.rollout_timeout.as_secs(),
+        ),
+        None => preview::scale_steps(
+            kind,
+            &service.workload,
+            target,
+            config.policy.rollout_timeout.as_secs(),
+        ),
+    };
+    if service.data_store == Some(DataStore::Cassandra) {
+        impact
+            .notes
+            .push(cassandra_ring_note(engine, &service, workload.desired).await);
+    }
     impact.notes.extend(decision.reasons.iter().cloned());
     impact.dry_run = DRY_RUN_ACCEPTED.to_string();
 
@@ -289,6 +304,27 @@ pub(super) async fn request(
         replies,
     )
     .await
+}
+
+/// Describes the Cassandra ring for the preview. A ring that is not ready
+/// is shown as a warning: the procedure checks it again and stops before
+/// changing anything.
+async fn cassandra_ring_note(engine: &Engine, service: &Service, replicas: u32) -> String {
+    let seed = format!("{}-0", service.workload);
+    match cassandra::ring(&engine.inner.cluster, &service.namespace, &seed).await {
+        Ok(nodes) => match cassandra::ring_problem(&nodes, replicas) {
+            None => format!("Ring: {}", cassandra::describe_ring(&nodes)),
+            Some(problem) => format!(
+                "Warning: {problem}. The procedure stops before changing anything unless the ring is healthy when it runs."
+            ),
+        },
+        Err(error) => {
+            tracing::warn!(%error, pod = %seed, "reading nodetool status for the preview failed");
+            format!(
+                "Warning: nodetool status in {seed} failed ({error}); the procedure checks the ring again before changing anything."
+            )
+        }
+    }
 }
 
 /// Lists who may approve `request` for the preview: approvers on the

@@ -80,7 +80,7 @@ pub async fn run(
     let unknown = |error: ClusterError| StepError::StateUnknown {
         workload: name.clone(),
         target: plan.to,
-        error,
+        error: Box::new(error),
     };
     let status = match wait_for_rollout(cluster, plan, progress).await? {
         Ok(status) => status,
@@ -199,7 +199,7 @@ pub(crate) async fn wait_for_rollout(
                     return Err(StepError::StateUnknown {
                         workload: plan.workload.clone(),
                         target: plan.to,
-                        error,
+                        error: Box::new(error),
                     });
                 }
             }

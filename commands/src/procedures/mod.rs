@@ -2,6 +2,7 @@
 //! that report progress as they go and return an [`Outcome`] describing the
 //! final state, whether it succeeded or not.
 
+pub mod cassandra;
 pub mod horizontal;
 pub mod hpa_limits;
 
@@ -36,7 +37,7 @@ pub enum StepError {
     StateUnknown {
         workload: String,
         target: u32,
-        error: ClusterError,
+        error: Box<ClusterError>,
     },
     #[error("{hpa} no longer exists; nothing was changed")]
     HpaMissing { hpa: String },
@@ -49,7 +50,13 @@ pub enum StepError {
         now: String,
     },
     #[error(transparent)]
-    Cluster(#[from] ClusterError),
+    Cluster(Box<ClusterError>),
+}
+
+impl From<ClusterError> for StepError {
+    fn from(error: ClusterError) -> Self {
+        StepError::Cluster(Box::new(error))
+    }
 }
 
 /// Progress lines of one running procedure, sent to the adapter in order,

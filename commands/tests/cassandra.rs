@@ -1,0 +1,161 @@
+//! The Cassandra procedure through the engine, against an in-process
+//! kubesim whose pods run a simulated `nodetool`, and a real
+//! `redis-server`.
+
+use std::time::Duration;
+
+use commands::cluster::Cluster;
+use commands::engine::{Engine, ReplyBody};
+use commands::procedures::cassandra::{self, RingNode};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use kube::api::{Api, Patch, PatchParams};
+use kubesim::Sim;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+mod support;
+use support::*;
+
+const RING_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn statefulset_replicas(sim: &Sim) -> i32 {
+    let api: Api<StatefulSet> = Api::namespaced(sim.client().expect("client"), "butterfly");
+    api.get("cassandra")
+        .await
+        .expect("statefulset")
+        .spec
+        .and_then(|s| s.replicas)
+        .unwrap_or(0)
+}
+
+/// Waits until `nodetool status` in cassandra-0 lists `count` nodes, all UN.
+async fn wait_for_ring(sim: &Sim, count: usize) -> Vec<RingNode> {
+    let cluster = Cluster::new(sim.client().expect("client"));
+    let deadline = Instant::now() + RING_TIMEOUT;
+    loop {
+        let nodes = cassandra::ring(&cluster, "butterfly", "cassandra-0")
+            .await
+            .unwrap_or_default();
+        if nodes.len() == count && nodes.iter().all(RingNode::is_up_normal) {
+            return nodes;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ring never reached {count} UN nodes: {}",
+            cassandra::describe_ring(&nodes)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Requests `text` as oncall, approves it as sre and returns every reply.
+async fn run_approved(engine: &Engine, text: &str) -> String {
+    let (sender, mut receiver) = mpsc::channel(256);
+    engine.handle(request("oncall", text), sender.clone()).await;
+    let previews = drain(&mut receiver);
+    let preview_text = texts(&previews);
+    let id = previews
+        .iter()
+        .find_map(|r| match &r.body {
+            ReplyBody::Preview { request_id, impact } => {
+                assert!(
+                    impact.notes.iter().any(|n| n.starts_with("Ring: UN")),
+                    "the preview shows the ring: {:?}",
+                    impact.notes
+                );
+                Some(request_id.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no preview for {text:?}: {preview_text}"));
+    engine
+        .handle(request("sre", &format!("approve {id}")), sender)
+        .await;
+    assert!(engine.wait_idle(IDLE_TIMEOUT).await);
+    texts(&drain(&mut receiver))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cassandra_scales_node_by_node() {
+    let (sim, _redis, engine) = start(config()).await;
+    let before = wait_for_ring(&sim, 3).await;
+
+    let added = run_approved(&engine, "scale cassandra 4").await;
+    assert!(added.contains("result true"), "{added}");
+    assert!(added.contains("cassandra-3 joined the ring"), "{added}");
+    assert!(added.contains("nodetool repair finished"), "{added}");
+    assert_eq!(statefulset_replicas(&sim).await, 4);
+    let grown = wait_for_ring(&sim, 4).await;
+
+    let removed = run_approved(&engine, "scale cassandra 3").await;
+    assert!(removed.contains("result true"), "{removed}");
+    let decommissioned = removed
+        .find("running nodetool decommission in cassandra-3")
+        .unwrap_or_else(|| panic!("no decommission: {removed}"));
+    let patched = removed
+        .find("patched cassandra to 3 replicas")
+        .unwrap_or_else(|| panic!("no patch: {removed}"));
+    assert!(
+        decommissioned < patched,
+        "the node left before the StatefulSet shrank: {removed}"
+    );
+    assert_eq!(statefulset_replicas(&sim).await, 3);
+    let after = wait_for_ring(&sim, 3).await;
+    assert_eq!(after, before, "the original nodes remain");
+    assert!(!after.contains(&grown[3]), "the added node has left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_node_stops_before_any_change() {
+    let (sim, _redis, engine) = start(config()).await;
+    wait_for_ring(&sim, 3).await;
+    // A scale-down without decommission leaves cassandra-2 in the ring as
+    // DN, the state the runbook's procedure exists to avoid.
+    let api: Api<StatefulSet> = Api::namespaced(sim.client().expect("client"), "butterfly");
+    let patch = serde_json::json!({"spec": {"replicas": 2}});
+    api.patch_scale("cassandra", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("scale down");
+    let cluster = Cluster::new(sim.client().expect("client"));
+    let deadline = Instant::now() + RING_TIMEOUT;
+    while !cassandra::ring(&cluster, "butterfly", "cassandra-0")
+        .await
+        .unwrap_or_default()
+        .iter()
+        .any(|node| node.state == "DN")
+    {
+        assert!(Instant::now() < deadline, "cassandra-2 never showed DN");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let (sender, mut receiver) = mpsc::channel(256);
+    engine
+        .handle(request("oncall", "scale cassandra 3"), sender.clone())
+        .await;
+    let previews = drain(&mut receiver);
+    let warning = previews.iter().find_map(|r| match &r.body {
+        ReplyBody::Preview { impact, .. } => impact
+            .notes
+            .iter()
+            .find(|n| n.starts_with("Warning"))
+            .cloned(),
+        _ => None,
+    });
+    let warning = warning.unwrap_or_else(|| panic!("no ring warning: {}", texts(&previews)));
+    assert!(warning.contains("DN"), "{warning}");
+    let id = previews
+        .iter()
+        .find_map(|r| match &r.body {
+            ReplyBody::Preview { request_id, .. } => Some(request_id.clone()),
+            _ => None,
+        })
+        .expect("preview");
+    engine
+        .handle(request("sre", &format!("approve {id}")), sender)
+        .await;
+    assert!(engine.wait_idle(IDLE_TIMEOUT).await);
+    let all = texts(&drain(&mut receiver));
+    assert!(all.contains("result false"), "{all}");
+    assert!(all.contains("nothing was changed"), "{all}");
+    assert_eq!(statefulset_replicas(&sim).await, 2);
+}
