@@ -110,21 +110,27 @@ pub enum DataStore {
     /// node at a time, waiting for `UN` and repairing after an addition, and
     /// decommissioning the highest ordinal before a removal.
     Cassandra,
+    /// "Infrastructure Scaling: Kafka" and "Kafka Scale Down": wait for new
+    /// brokers, then reassign partitions onto them; reassign partitions away
+    /// from the brokers to remove before removing them.
+    Kafka,
 }
 
 impl DataStore {
     /// Names as written in the config.
-    pub const NAMES: &'static str = "cassandra";
+    pub const NAMES: &'static str = "cassandra or kafka";
 
     pub fn as_str(self) -> &'static str {
         match self {
             DataStore::Cassandra => "cassandra",
+            DataStore::Kafka => "kafka",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "cassandra" => Some(DataStore::Cassandra),
+            "kafka" => Some(DataStore::Kafka),
             _ => None,
         }
     }

@@ -232,6 +232,41 @@ pub fn cassandra_steps(workload: &str, from: u32, to: u32, timeout_secs: u64) ->
     steps
 }
 
+/// Steps of the Kafka procedure, as shown in the preview.
+pub fn kafka_steps(workload: &str, from: u32, to: u32, timeout_secs: u64) -> Vec<String> {
+    let mut steps = vec![
+        format!(
+            "Take the operation lock and re-read statefulset {workload}; stop if it changed since this preview"
+        ),
+        format!(
+            "In {workload}-0: stop unless brokers 0 to {} respond and no partition reassignment is running",
+            from.saturating_sub(1)
+        ),
+    ];
+    let reassign = format!(
+        "Generate a plan that places every topic on brokers 0 to {}, save the current assignment for a rollback, execute the plan and wait until --verify reports every partition complete",
+        to.saturating_sub(1)
+    );
+    if to > from {
+        steps.push(format!(
+            "For each new broker up to {to}: patch the scale subresource up by one, wait for the pod, then wait until the broker responds (at most {timeout_secs}s each)"
+        ));
+        steps.push(reassign);
+    } else {
+        steps.push(reassign);
+        steps.push(format!(
+            "Check that brokers {to} to {} hold no replica, then patch the scale subresource down one broker at a time (at most {timeout_secs}s each)",
+            from - 1
+        ));
+    }
+    steps.push(format!(
+        "Verify that brokers 0 to {} respond and hold the replicas",
+        to.saturating_sub(1)
+    ));
+    steps.push("Record the result in the audit log and release the lock".to_string());
+    steps
+}
+
 /// Steps of the "Update HPA Limits" procedure, as shown in the preview.
 pub fn hpa_steps(
     hpa: &str,

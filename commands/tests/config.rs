@@ -632,12 +632,12 @@ fn data_store_needs_known_name_and_statefulset() {
     let lines = lines_of(&yaml);
     assert_has_line(
         &lines,
-        r#"services.synapse.data_store: unknown data store "mongodb"; expected cassandra"#,
+        r#"services.synapse.data_store: unknown data store "mongodb"; expected cassandra or kafka"#,
     );
 }
 
 #[test]
-fn shipped_config_runs_cassandra_procedure() {
+fn shipped_config_names_data_stores() {
     let config = Config::load(Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../deploy/config/butterfly.yaml"
@@ -651,5 +651,6 @@ fn shipped_config_runs_cassandra_procedure() {
             .and_then(|s| s.data_store)
     };
     assert_eq!(store_of("cassandra"), Some(DataStore::Cassandra));
-    assert_eq!(store_of("kafka"), None);
+    assert_eq!(store_of("kafka"), Some(DataStore::Kafka));
+    assert_eq!(store_of("redis"), None);
 }

@@ -13,7 +13,9 @@ use crate::catalog::DataStore;
 use crate::coordination::{
     AuditEntry, AuditKind, LockGuard, PendingRequest, QueuePosition, unix_now_ms,
 };
-use crate::procedures::{Outcome, Progress, cassandra, horizontal, hpa_limits};
+use crate::procedures::{
+    Outcome, Progress, StatefulPlan, cassandra, horizontal, hpa_limits, kafka,
+};
 use crate::reply::EngineError;
 
 /// Capacity of a procedure's progress queue towards the reply queue.
@@ -256,8 +258,8 @@ async fn run(
     let progress = Progress::new(progress_sender, lost.clone());
     let cluster = &engine.inner.cluster;
     let result = match &operation {
-        Operation::Scale(payload) if service.data_store == Some(DataStore::Cassandra) => {
-            let plan = cassandra::CassandraPlan {
+        Operation::Scale(payload) if let Some(store) = service.data_store => {
+            let plan = StatefulPlan {
                 namespace: payload.namespace.clone(),
                 workload: payload.workload.clone(),
                 from: payload.from,
@@ -265,7 +267,10 @@ async fn run(
                 generation: payload.generation,
                 rollout_timeout: config.rollout_timeout,
             };
-            cassandra::run(cluster, &plan, &progress).await
+            match store {
+                DataStore::Cassandra => cassandra::run(cluster, &plan, &progress).await,
+                DataStore::Kafka => kafka::run(cluster, &plan, &progress).await,
+            }
         }
         Operation::Scale(payload) => {
             let plan = horizontal::ScalePlan {

@@ -15,7 +15,7 @@ use crate::coordination::{
 use crate::grammar::ReplicaChange;
 use crate::policy;
 use crate::preview::{self, Impact};
-use crate::procedures::cassandra;
+use crate::procedures::{cassandra, kafka};
 use crate::reply::EngineError;
 
 /// Attempts at finding an unused request id before giving up.
@@ -270,6 +270,12 @@ pub(super) async fn request(
             target,
             config.policy.rollout_timeout.as_secs(),
         ),
+        Some(DataStore::Kafka) => preview::kafka_steps(
+            &service.workload,
+            workload.desired,
+            target,
+            config.policy.rollout_timeout.as_secs(),
+        ),
         None => preview::scale_steps(
             kind,
             &service.workload,
@@ -277,10 +283,14 @@ pub(super) async fn request(
             config.policy.rollout_timeout.as_secs(),
         ),
     };
-    if service.data_store == Some(DataStore::Cassandra) {
-        impact
+    match service.data_store {
+        Some(DataStore::Cassandra) => impact
             .notes
-            .push(cassandra_ring_note(engine, &service, workload.desired).await);
+            .push(cassandra_ring_note(engine, &service, workload.desired).await),
+        Some(DataStore::Kafka) => impact
+            .notes
+            .push(kafka_brokers_note(engine, &service, workload.desired).await),
+        None => {}
     }
     impact.notes.extend(decision.reasons.iter().cloned());
     impact.dry_run = DRY_RUN_ACCEPTED.to_string();
@@ -322,6 +332,26 @@ async fn cassandra_ring_note(engine: &Engine, service: &Service, replicas: u32) 
             tracing::warn!(%error, pod = %seed, "reading nodetool status for the preview failed");
             format!(
                 "Warning: nodetool status in {seed} failed ({error}); the procedure checks the ring again before changing anything."
+            )
+        }
+    }
+}
+
+/// Lists the Kafka brokers that respond for the preview, or a warning when
+/// they are not the expected ones.
+async fn kafka_brokers_note(engine: &Engine, service: &Service, replicas: u32) -> String {
+    let seed = format!("{}-0", service.workload);
+    match kafka::live_brokers(&engine.inner.cluster, &service.namespace, &seed).await {
+        Ok(live) => match kafka::brokers_problem(&live, replicas) {
+            None => format!("Brokers: {} respond", kafka::format_ids(&live)),
+            Some(problem) => format!(
+                "Warning: {problem}. The procedure stops before changing anything unless the brokers are as expected when it runs."
+            ),
+        },
+        Err(error) => {
+            tracing::warn!(%error, pod = %seed, "listing Kafka brokers for the preview failed");
+            format!(
+                "Warning: listing brokers in {seed} failed ({error}); the procedure checks them again before changing anything."
             )
         }
     }

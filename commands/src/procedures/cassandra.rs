@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::horizontal::{POLL_INTERVAL, PROGRESS_INTERVAL, ScalePlan, wait_for_rollout};
-use super::{Outcome, Progress, StepError};
-use crate::cluster::{Cluster, ClusterError, ExecOutput, ScalableKind};
+use super::horizontal::{POLL_INTERVAL, PROGRESS_INTERVAL, wait_for_rollout};
+use super::{Outcome, Progress, StatefulPlan, StepError, Steps, check_lock, last_line};
+use crate::cluster::{Cluster, ClusterError, ScalableKind};
 
 /// Maximum run time of `nodetool repair` and `nodetool decommission`. Both
 /// stream data and can take hours on a large keyspace; this bound keeps the
@@ -23,43 +23,6 @@ pub const STREAMING_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
 
 /// Maximum run time of one `nodetool status` call.
 pub const STATUS_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The change as approved.
-#[derive(Debug, Clone)]
-pub struct CassandraPlan {
-    pub namespace: String,
-    pub workload: String,
-    pub from: u32,
-    pub to: u32,
-    /// StatefulSet generation seen by the preview.
-    pub generation: i64,
-    /// Bound of each wait: a rollout, a join and a decommission.
-    pub rollout_timeout: Duration,
-}
-
-impl CassandraPlan {
-    fn pod(&self, ordinal: u32) -> String {
-        format!("{}-{ordinal}", self.workload)
-    }
-
-    /// Returns the pod that runs `nodetool status`: ordinal 0, which a
-    /// scale-down never removes.
-    fn seed(&self) -> String {
-        self.pod(0)
-    }
-
-    fn scale_plan(&self, from: u32, to: u32) -> ScalePlan {
-        ScalePlan {
-            kind: ScalableKind::StatefulSet,
-            namespace: self.namespace.clone(),
-            workload: self.workload.clone(),
-            from,
-            to,
-            generation: self.generation,
-            rollout_timeout: self.rollout_timeout,
-        }
-    }
-}
 
 /// One node line of `nodetool status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +110,7 @@ pub fn ring_problem(nodes: &[RingNode], expected: u32) -> Option<String> {
 /// outcome describes the final state, including on timeout.
 pub async fn run(
     cluster: &Cluster,
-    plan: &CassandraPlan,
+    plan: &StatefulPlan,
     progress: &Progress,
 ) -> Result<Outcome, StepError> {
     let started = Instant::now();
@@ -158,7 +121,7 @@ pub async fn run(
     } else {
         2 + 2 * nodes + 1
     };
-    let mut step = Steps { done: 0, total };
+    let mut step = Steps::new(total);
 
     let before = cluster
         .workload(ScalableKind::StatefulSet, &plan.namespace, name)
@@ -227,20 +190,7 @@ pub async fn run(
     }
 }
 
-/// Numbers the progress lines `k/total`.
-struct Steps {
-    done: u32,
-    total: u32,
-}
-
-impl Steps {
-    fn next(&mut self, text: String) -> String {
-        self.done += 1;
-        format!("{}/{} {text}", self.done, self.total)
-    }
-}
-
-fn state_unknown(plan: &CassandraPlan, error: ClusterError) -> StepError {
+fn state_unknown(plan: &StatefulPlan, error: ClusterError) -> StepError {
     StepError::StateUnknown {
         workload: plan.workload.clone(),
         target: plan.to,
@@ -248,18 +198,11 @@ fn state_unknown(plan: &CassandraPlan, error: ClusterError) -> StepError {
     }
 }
 
-fn check_lock(progress: &Progress, stage: &'static str) -> Result<(), StepError> {
-    if progress.lock_lost() {
-        return Err(StepError::LockLost { stage });
-    }
-    Ok(())
-}
-
 /// Adds nodes one by one, then repairs. Returns the summary of a failure
 /// that leaves the cluster in a reported state, or `None` on success.
 async fn add_nodes(
     cluster: &Cluster,
-    plan: &CassandraPlan,
+    plan: &StatefulPlan,
     progress: &Progress,
     step: &mut Steps,
 ) -> Result<Option<String>, StepError> {
@@ -349,7 +292,7 @@ async fn add_nodes(
 /// node has left the ring, then patch the StatefulSet down.
 async fn remove_nodes(
     cluster: &Cluster,
-    plan: &CassandraPlan,
+    plan: &StatefulPlan,
     selector: &str,
     progress: &Progress,
     step: &mut Steps,
@@ -442,7 +385,7 @@ async fn remove_nodes(
 /// when it changes and at least every [`PROGRESS_INTERVAL`].
 async fn wait_for_ring(
     cluster: &Cluster,
-    plan: &CassandraPlan,
+    plan: &StatefulPlan,
     progress: &Progress,
     replicas: u32,
     done: impl Fn(&[RingNode]) -> bool,
@@ -484,17 +427,6 @@ async fn wait_for_ring(
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
-}
-
-/// Returns the last non-empty output line of a command as ` (line)`, or an
-/// empty string.
-fn last_line(output: &ExecOutput) -> String {
-    [&output.stdout, &output.stderr]
-        .iter()
-        .flat_map(|text| text.lines())
-        .rfind(|line| !line.trim().is_empty())
-        .map(|line| format!(" ({})", line.trim()))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -5,13 +5,15 @@
 pub mod cassandra;
 pub mod horizontal;
 pub mod hpa_limits;
+pub mod kafka;
 
 use std::time::Duration;
 
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 
-use crate::cluster::ClusterError;
+use crate::cluster::{ClusterError, ExecOutput, ScalableKind};
+use horizontal::ScalePlan;
 
 /// Maximum time a procedure waits for the adapter to take a progress line.
 /// A stalled chat connection must not stall the change itself.
@@ -120,4 +122,78 @@ impl Outcome {
             duration,
         }
     }
+}
+
+/// An approved change of a data store StatefulSet.
+#[derive(Debug, Clone)]
+pub struct StatefulPlan {
+    pub namespace: String,
+    pub workload: String,
+    pub from: u32,
+    pub to: u32,
+    /// StatefulSet generation seen by the preview.
+    pub generation: i64,
+    /// Bound of each wait for a rollout, a node joining or a node leaving.
+    pub rollout_timeout: Duration,
+}
+
+impl StatefulPlan {
+    pub fn pod(&self, ordinal: u32) -> String {
+        format!("{}-{ordinal}", self.workload)
+    }
+
+    /// Returns the pod that runs the data store's tools: ordinal 0, which a
+    /// scale-down never removes.
+    pub fn seed(&self) -> String {
+        self.pod(0)
+    }
+
+    pub fn scale_plan(&self, from: u32, to: u32) -> ScalePlan {
+        ScalePlan {
+            kind: ScalableKind::StatefulSet,
+            namespace: self.namespace.clone(),
+            workload: self.workload.clone(),
+            from,
+            to,
+            generation: self.generation,
+            rollout_timeout: self.rollout_timeout,
+        }
+    }
+}
+
+/// Numbers progress lines as `k/total`.
+pub(crate) struct Steps {
+    done: u32,
+    total: u32,
+}
+
+impl Steps {
+    pub fn new(total: u32) -> Self {
+        Self { done: 0, total }
+    }
+
+    pub fn next(&mut self, text: String) -> String {
+        self.done += 1;
+        format!("{}/{} {text}", self.done, self.total)
+    }
+}
+
+/// Fails with [`StepError::LockLost`] when the operation lock could not be
+/// renewed, naming the `stage` the procedure stopped at.
+pub(crate) fn check_lock(progress: &Progress, stage: &'static str) -> Result<(), StepError> {
+    if progress.lock_lost() {
+        return Err(StepError::LockLost { stage });
+    }
+    Ok(())
+}
+
+/// Returns the last non-empty output line of a command as ` (line)`, or an
+/// empty string.
+pub(crate) fn last_line(output: &ExecOutput) -> String {
+    [&output.stdout, &output.stderr]
+        .iter()
+        .flat_map(|text| text.lines())
+        .rfind(|line| !line.trim().is_empty())
+        .map(|line| format!(" ({})", line.trim()))
+        .unwrap_or_default()
 }

@@ -1,15 +1,17 @@
-//! The Cassandra procedure through the engine, against an in-process
-//! kubesim whose pods run a simulated `nodetool`, and a real
-//! `redis-server`.
+//! The Cassandra and Kafka procedures through the engine, against an
+//! in-process kubesim whose pods run a simulated `nodetool` and Kafka
+//! tools, and a real `redis-server`.
 
 use std::time::Duration;
 
 use commands::cluster::Cluster;
 use commands::engine::{Engine, ReplyBody};
 use commands::procedures::cassandra::{self, RingNode};
+use commands::procedures::kafka;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::api::{Api, Patch, PatchParams};
 use kubesim::Sim;
+use std::collections::BTreeSet;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -18,9 +20,9 @@ use support::*;
 
 const RING_TIMEOUT: Duration = Duration::from_secs(30);
 
-async fn statefulset_replicas(sim: &Sim) -> i32 {
+async fn statefulset_replicas(sim: &Sim, name: &str) -> i32 {
     let api: Api<StatefulSet> = Api::namespaced(sim.client().expect("client"), "butterfly");
-    api.get("cassandra")
+    api.get(name)
         .await
         .expect("statefulset")
         .spec
@@ -48,8 +50,45 @@ async fn wait_for_ring(sim: &Sim, count: usize) -> Vec<RingNode> {
     }
 }
 
-/// Requests `text` as oncall, approves it as sre and returns every reply.
-async fn run_approved(engine: &Engine, text: &str) -> String {
+/// Waits until brokers `0..count` respond in kafka-0.
+async fn wait_for_brokers(sim: &Sim, count: u32) {
+    let cluster = Cluster::new(sim.client().expect("client"));
+    let expected: BTreeSet<u32> = (0..count).collect();
+    let deadline = Instant::now() + RING_TIMEOUT;
+    loop {
+        let live = kafka::live_brokers(&cluster, "butterfly", "kafka-0")
+            .await
+            .unwrap_or_default();
+        if live == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "brokers {live:?} respond, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Returns the brokers that hold a replica of any partition.
+async fn replica_brokers(sim: &Sim) -> BTreeSet<u32> {
+    let cluster = Cluster::new(sim.client().expect("client"));
+    let command = [
+        "kafka-topics.sh",
+        "--bootstrap-server",
+        "localhost:9092",
+        "--describe",
+    ];
+    let output = cluster
+        .exec("butterfly", "kafka-0", &command, Duration::from_secs(30))
+        .await
+        .expect("describe topics");
+    kafka::parse_replica_brokers(&output.stdout)
+}
+
+/// Requests `text` as oncall, checks that its preview has a note starting
+/// with `note`, approves it as sre and returns every reply.
+async fn run_approved(engine: &Engine, text: &str, note: &str) -> String {
     let (sender, mut receiver) = mpsc::channel(256);
     engine.handle(request("oncall", text), sender.clone()).await;
     let previews = drain(&mut receiver);
@@ -59,8 +98,8 @@ async fn run_approved(engine: &Engine, text: &str) -> String {
         .find_map(|r| match &r.body {
             ReplyBody::Preview { request_id, impact } => {
                 assert!(
-                    impact.notes.iter().any(|n| n.starts_with("Ring: UN")),
-                    "the preview shows the ring: {:?}",
+                    impact.notes.iter().any(|n| n.starts_with(note)),
+                    "no note {note:?} in the preview: {:?}",
                     impact.notes
                 );
                 Some(request_id.clone())
@@ -80,14 +119,14 @@ async fn cassandra_scales_node_by_node() {
     let (sim, _redis, engine) = start(config()).await;
     let before = wait_for_ring(&sim, 3).await;
 
-    let added = run_approved(&engine, "scale cassandra 4").await;
+    let added = run_approved(&engine, "scale cassandra 4", "Ring: UN").await;
     assert!(added.contains("result true"), "{added}");
     assert!(added.contains("cassandra-3 joined the ring"), "{added}");
     assert!(added.contains("nodetool repair finished"), "{added}");
-    assert_eq!(statefulset_replicas(&sim).await, 4);
+    assert_eq!(statefulset_replicas(&sim, "cassandra").await, 4);
     let grown = wait_for_ring(&sim, 4).await;
 
-    let removed = run_approved(&engine, "scale cassandra 3").await;
+    let removed = run_approved(&engine, "scale cassandra 3", "Ring: UN").await;
     assert!(removed.contains("result true"), "{removed}");
     let decommissioned = removed
         .find("running nodetool decommission in cassandra-3")
@@ -99,7 +138,7 @@ async fn cassandra_scales_node_by_node() {
         decommissioned < patched,
         "the node left before the StatefulSet shrank: {removed}"
     );
-    assert_eq!(statefulset_replicas(&sim).await, 3);
+    assert_eq!(statefulset_replicas(&sim, "cassandra").await, 3);
     let after = wait_for_ring(&sim, 3).await;
     assert_eq!(after, before, "the original nodes remain");
     assert!(!after.contains(&grown[3]), "the added node has left");
@@ -157,5 +196,53 @@ async fn down_node_stops_before_any_change() {
     let all = texts(&drain(&mut receiver));
     assert!(all.contains("result false"), "{all}");
     assert!(all.contains("nothing was changed"), "{all}");
-    assert_eq!(statefulset_replicas(&sim).await, 2);
+    assert_eq!(statefulset_replicas(&sim, "cassandra").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_moves_partitions_before_removal() {
+    let (sim, _redis, engine) = start(config()).await;
+    wait_for_brokers(&sim, 3).await;
+    assert_eq!(replica_brokers(&sim).await, BTreeSet::from([0, 1, 2]));
+
+    let added = run_approved(&engine, "scale kafka 4", "Brokers: 0, 1, 2 respond").await;
+    assert!(added.contains("result true"), "{added}");
+    assert!(added.contains("broker 3 joined the cluster"), "{added}");
+    assert!(added.contains("onto brokers 0,1,2,3"), "{added}");
+    assert_eq!(statefulset_replicas(&sim, "kafka").await, 4);
+    assert_eq!(replica_brokers(&sim).await, BTreeSet::from([0, 1, 2, 3]));
+
+    let removed = run_approved(&engine, "scale kafka 3", "Brokers: 0, 1, 2, 3 respond").await;
+    assert!(removed.contains("result true"), "{removed}");
+    let moved = removed
+        .find("onto brokers 0,1,2")
+        .unwrap_or_else(|| panic!("no reassignment: {removed}"));
+    let patched = removed
+        .find("patched kafka to 3 replicas")
+        .unwrap_or_else(|| panic!("no patch: {removed}"));
+    assert!(
+        moved < patched,
+        "partitions moved before the broker was removed: {removed}"
+    );
+    assert_eq!(statefulset_replicas(&sim, "kafka").await, 3);
+    assert_eq!(replica_brokers(&sim).await, BTreeSet::from([0, 1, 2]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_broker_never_ready_moves_nothing() {
+    let mut config = config();
+    config.policy.rollout_timeout = Duration::from_secs(2);
+    let (sim, _redis, engine) = start(config).await;
+    wait_for_brokers(&sim, 3).await;
+    sim.cluster().faults.with(|plan| {
+        plan.never_ready_apps.insert("kafka".to_string());
+    });
+
+    let all = run_approved(&engine, "scale kafka 4", "Brokers: 0, 1, 2 respond").await;
+    assert!(all.contains("result false"), "{all}");
+    assert!(all.contains("no partitions were moved"), "{all}");
+    assert!(!all.contains("reassigned"), "{all}");
+    assert_eq!(replica_brokers(&sim).await, BTreeSet::from([0, 1, 2]));
+    let locks = engine.coordinator().list_locks().await.expect("locks");
+    assert!(locks.is_empty(), "lock left behind: {locks:?}");
 }
