@@ -10,7 +10,9 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Event, Node, Pod, PodSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{Api, AttachParams, ListParams, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, AttachParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+};
 use serde_json::json;
 use thiserror::Error;
 use tokio::io::AsyncReadExt;
@@ -187,6 +189,24 @@ pub struct PodSummary {
     pub created: Option<String>,
     /// Pod IP, once one is assigned.
     pub ip: Option<String>,
+}
+
+/// State of a Zalando `postgresql` resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresqlStatus {
+    pub instances: u32,
+    pub generation: i64,
+    /// `status.PostgresClusterStatus`: `Creating`, `Updating`, `Running`, or
+    /// empty before the operator has seen the resource.
+    pub phase: String,
+}
+
+/// The `postgresql` custom resource of the Zalando postgres operator.
+fn postgresql_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("acid.zalan.do", "v1", "postgresql"),
+        "postgresqls",
+    )
 }
 
 /// Output of a command run in a container.
@@ -537,6 +557,58 @@ impl Cluster {
                 .await?;
             }
         }
+        Ok(())
+    }
+
+    /// Reads `spec.numberOfInstances`, the generation and
+    /// `status.PostgresClusterStatus` of a Zalando `postgresql` resource.
+    pub async fn postgresql(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<PostgresqlStatus, ClusterError> {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &postgresql_resource());
+        let object = with_timeout("get postgresql", namespace, name, api.get(name)).await?;
+        let instances = object.data["spec"]["numberOfInstances"]
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0);
+        Ok(PostgresqlStatus {
+            instances,
+            generation: object.metadata.generation.unwrap_or(0),
+            phase: object.data["status"]["PostgresClusterStatus"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        })
+    }
+
+    /// Sets `spec.numberOfInstances` with a merge patch, as the runbook's
+    /// `kubectl patch postgresql --type=merge` does: the CRD has no scale
+    /// subresource. With `dry_run` nothing is stored.
+    pub async fn set_postgresql_instances(
+        &self,
+        namespace: &str,
+        name: &str,
+        instances: u32,
+        dry_run: bool,
+    ) -> Result<(), ClusterError> {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &postgresql_resource());
+        let patch = Patch::Merge(json!({ "spec": { "numberOfInstances": instances } }));
+        let action = if dry_run {
+            "dry-run patch postgresql"
+        } else {
+            "patch postgresql"
+        };
+        with_timeout(
+            action,
+            namespace,
+            name,
+            api.patch(name, &write_params(dry_run), &patch),
+        )
+        .await?;
         Ok(())
     }
 

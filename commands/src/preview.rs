@@ -232,6 +232,23 @@ pub fn cassandra_steps(workload: &str, from: u32, to: u32, timeout_secs: u64) ->
     steps
 }
 
+/// Steps of the PostgreSQL procedure, as shown in the preview.
+pub fn postgres_steps(cluster: &str, to: u32, timeout_secs: u64) -> Vec<String> {
+    vec![
+        format!(
+            "Take the operation lock and re-read postgresql {cluster}; stop if it changed since this preview"
+        ),
+        format!(
+            "Patch spec.numberOfInstances to {to} (merge patch; the CRD has no scale subresource)"
+        ),
+        format!(
+            "Wait until the operator's StatefulSet has {to} ready instances and the cluster status is Running, at most {timeout_secs}s each"
+        ),
+        "Verify the ready pods and that exactly one has spilo-role=master".to_string(),
+        "Record the result in the audit log and release the lock".to_string(),
+    ]
+}
+
 /// Steps of the Kafka procedure, as shown in the preview.
 pub fn kafka_steps(workload: &str, from: u32, to: u32, timeout_secs: u64) -> Vec<String> {
     let mut steps = vec![

@@ -246,3 +246,39 @@ async fn kafka_broker_never_ready_moves_nothing() {
     let locks = engine.coordinator().list_locks().await.expect("locks");
     assert!(locks.is_empty(), "lock left behind: {locks:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_instances_change_through_resource() {
+    let (sim, _redis, engine) = start(config()).await;
+    let cluster = Cluster::new(sim.client().expect("client"));
+    let deadline = Instant::now() + RING_TIMEOUT;
+    while cluster
+        .postgresql("butterfly", "butterfly-postgres")
+        .await
+        .expect("postgresql")
+        .phase
+        != "Running"
+    {
+        assert!(Instant::now() < deadline, "the cluster never ran");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let all = run_approved(
+        &engine,
+        "scale postgres 3",
+        "Changes spec.numberOfInstances",
+    )
+    .await;
+    assert!(all.contains("result true"), "{all}");
+    assert!(
+        all.contains("master butterfly-postgres-0, 2 replica(s)"),
+        "{all}"
+    );
+    let resource = cluster
+        .postgresql("butterfly", "butterfly-postgres")
+        .await
+        .expect("postgresql");
+    assert_eq!(resource.instances, 3);
+    assert_eq!(resource.phase, "Running");
+    assert_eq!(statefulset_replicas(&sim, "butterfly-postgres").await, 3);
+}

@@ -9,12 +9,12 @@ use tracing::Instrument;
 
 use super::scale::{Operation, lock_scope, scalable_kind};
 use super::{Engine, Replies, Reply, ReplyBody, send};
-use crate::catalog::DataStore;
+use crate::catalog::{DataStore, WorkloadKind};
 use crate::coordination::{
     AuditEntry, AuditKind, LockGuard, PendingRequest, QueuePosition, unix_now_ms,
 };
 use crate::procedures::{
-    Outcome, Progress, StatefulPlan, cassandra, horizontal, hpa_limits, kafka,
+    Outcome, Progress, StatefulPlan, cassandra, horizontal, hpa_limits, kafka, postgres,
 };
 use crate::reply::EngineError;
 
@@ -258,7 +258,9 @@ async fn run(
     let progress = Progress::new(progress_sender, lost.clone());
     let cluster = &engine.inner.cluster;
     let result = match &operation {
-        Operation::Scale(payload) if let Some(store) = service.data_store => {
+        Operation::Scale(payload)
+            if service.kind == WorkloadKind::Postgresql || service.data_store.is_some() =>
+        {
             let plan = StatefulPlan {
                 namespace: payload.namespace.clone(),
                 workload: payload.workload.clone(),
@@ -267,9 +269,10 @@ async fn run(
                 generation: payload.generation,
                 rollout_timeout: config.rollout_timeout,
             };
-            match store {
-                DataStore::Cassandra => cassandra::run(cluster, &plan, &progress).await,
-                DataStore::Kafka => kafka::run(cluster, &plan, &progress).await,
+            match service.data_store {
+                Some(DataStore::Cassandra) => cassandra::run(cluster, &plan, &progress).await,
+                Some(DataStore::Kafka) => kafka::run(cluster, &plan, &progress).await,
+                None => postgres::run(cluster, &plan, &progress).await,
             }
         }
         Operation::Scale(payload) => {

@@ -15,7 +15,7 @@ use crate::coordination::{
 use crate::grammar::ReplicaChange;
 use crate::policy;
 use crate::preview::{self, Impact};
-use crate::procedures::{cassandra, kafka};
+use crate::procedures::{cassandra, kafka, postgres};
 use crate::reply::EngineError;
 
 /// Attempts at finding an unused request id before giving up.
@@ -66,6 +66,7 @@ pub(crate) fn scalable_kind(service: &Service) -> Result<ScalableKind, EngineErr
     match (service.kind, service.data_store) {
         (WorkloadKind::Deployment, _) => Ok(ScalableKind::Deployment),
         (WorkloadKind::StatefulSet, Some(_)) => Ok(ScalableKind::StatefulSet),
+        (WorkloadKind::Postgresql, _) => Ok(postgres::OPERATOR_KIND),
         (other, _) => Err(EngineError::NotSupported {
             what: format!("scaling {} ({other}) from chat", service.name),
             instead: "follow the runbook's Infrastructure Scaling section for StatefulSets and PostgreSQL".to_string(),
@@ -228,9 +229,19 @@ pub(super) async fn request(
     let kind = scalable_kind(&service)?;
     let config = engine.config();
     let cluster = &engine.inner.cluster;
-    let workload = cluster
+    let mut workload = cluster
         .workload(kind, &service.namespace, &service.workload)
         .await?;
+    let postgresql = service.kind == WorkloadKind::Postgresql;
+    if postgresql {
+        // The resource holds the requested count; the operator's
+        // StatefulSet supplies pods, readiness and requests.
+        let resource = cluster
+            .postgresql(&service.namespace, &service.workload)
+            .await?;
+        workload.desired = resource.instances;
+        workload.generation = resource.generation;
+    }
     let hpa = match &service.hpa {
         Some(name) => cluster.hpa(&service.namespace, name).await?,
         None => None,
@@ -245,10 +256,16 @@ pub(super) async fn request(
     )?;
     let target = decision.target;
 
-    if let Err(error) = cluster
-        .set_replicas(kind, &service.namespace, &service.workload, target, true)
-        .await
-    {
+    let dry_run = if postgresql {
+        cluster
+            .set_postgresql_instances(&service.namespace, &service.workload, target, true)
+            .await
+    } else {
+        cluster
+            .set_replicas(kind, &service.namespace, &service.workload, target, true)
+            .await
+    };
+    if let Err(error) = dry_run {
         return Err(EngineError::DryRunRejected {
             service: service.name.clone(),
             error: Box::new(error),
@@ -263,6 +280,9 @@ pub(super) async fn request(
         .map(|h| preview::hpa_note(&service.name, h, target));
     impact.approvals_needed = decision.approvals_needed;
     impact.risk = decision.risk.to_string();
+    if postgresql {
+        impact.kind = WorkloadKind::Postgresql.as_str().to_string();
+    }
     impact.steps = match service.data_store {
         Some(DataStore::Cassandra) => preview::cassandra_steps(
             &service.workload,
@@ -273,6 +293,11 @@ pub(super) async fn request(
         Some(DataStore::Kafka) => preview::kafka_steps(
             &service.workload,
             workload.desired,
+            target,
+            config.policy.rollout_timeout.as_secs(),
+        ),
+        None if postgresql => preview::postgres_steps(
+            &service.workload,
             target,
             config.policy.rollout_timeout.as_secs(),
         ),

@@ -6,6 +6,7 @@ pub mod cassandra;
 pub mod horizontal;
 pub mod hpa_limits;
 pub mod kafka;
+pub mod postgres;
 
 use std::time::Duration;
 
