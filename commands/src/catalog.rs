@@ -114,16 +114,20 @@ pub enum DataStore {
     /// brokers, then reassign partitions onto them; reassign partitions away
     /// from the brokers to remove before removing them.
     Kafka,
+    /// "Infrastructure Scaling: Redis": add whole shards with `redis-cli
+    /// --cluster add-node`, then rebalance onto the new masters.
+    RedisCluster,
 }
 
 impl DataStore {
     /// Names as written in the config.
-    pub const NAMES: &'static str = "cassandra or kafka";
+    pub const NAMES: &'static str = "cassandra, kafka or redis-cluster";
 
     pub fn as_str(self) -> &'static str {
         match self {
             DataStore::Cassandra => "cassandra",
             DataStore::Kafka => "kafka",
+            DataStore::RedisCluster => "redis-cluster",
         }
     }
 
@@ -131,6 +135,7 @@ impl DataStore {
         match name {
             "cassandra" => Some(DataStore::Cassandra),
             "kafka" => Some(DataStore::Kafka),
+            "redis-cluster" => Some(DataStore::RedisCluster),
             _ => None,
         }
     }

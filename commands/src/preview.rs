@@ -232,6 +232,23 @@ pub fn cassandra_steps(workload: &str, from: u32, to: u32, timeout_secs: u64) ->
     steps
 }
 
+/// Steps of the Redis Cluster procedure, as shown in the preview.
+pub fn redis_cluster_steps(workload: &str, from: u32, to: u32, timeout_secs: u64) -> Vec<String> {
+    vec![
+        format!(
+            "Take the operation lock and re-read statefulset {workload}; stop if it changed since this preview"
+        ),
+        format!(
+            "Run redis-cli --cluster check; stop unless it lists all {from} pods, no empty master, and all slots covered"
+        ),
+        format!("Patch the scale subresource to {to} and wait for the new pods, at most {timeout_secs}s"),
+        "Join each new shard with redis-cli --cluster add-node: its first pod as a master, the others as its replicas".to_string(),
+        "Run redis-cli --cluster rebalance --cluster-use-empty-masters".to_string(),
+        format!("Verify with --cluster check: {to} pods, no empty master, all slots covered"),
+        "Record the result in the audit log and release the lock".to_string(),
+    ]
+}
+
 /// Steps of the PostgreSQL procedure, as shown in the preview.
 pub fn postgres_steps(cluster: &str, to: u32, timeout_secs: u64) -> Vec<String> {
     vec![

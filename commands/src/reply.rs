@@ -79,6 +79,12 @@ pub enum EngineError {
         "changes were frozen by {by} after approval ({reason}); nothing was changed. Ask an admin to request it again."
     )]
     FrozenBeforeRun { reason: String, by: String },
+    #[error("cannot scale {service} to {target}: {reason}")]
+    InvalidTarget {
+        service: String,
+        target: u32,
+        reason: String,
+    },
     #[error("not supported yet: {what}. Instead, {instead}")]
     NotSupported { what: String, instead: String },
     #[error(

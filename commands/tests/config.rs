@@ -632,7 +632,7 @@ fn data_store_needs_known_name_and_statefulset() {
     let lines = lines_of(&yaml);
     assert_has_line(
         &lines,
-        r#"services.synapse.data_store: unknown data store "mongodb"; expected cassandra or kafka"#,
+        r#"services.synapse.data_store: unknown data store "mongodb"; expected cassandra, kafka or redis-cluster"#,
     );
 }
 
@@ -652,5 +652,6 @@ fn shipped_config_names_data_stores() {
     };
     assert_eq!(store_of("cassandra"), Some(DataStore::Cassandra));
     assert_eq!(store_of("kafka"), Some(DataStore::Kafka));
-    assert_eq!(store_of("redis"), None);
+    assert_eq!(store_of("redis"), Some(DataStore::RedisCluster));
+    assert_eq!(store_of("synapse"), None);
 }

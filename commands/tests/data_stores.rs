@@ -7,7 +7,7 @@ use std::time::Duration;
 use commands::cluster::Cluster;
 use commands::engine::{Engine, ReplyBody};
 use commands::procedures::cassandra::{self, RingNode};
-use commands::procedures::kafka;
+use commands::procedures::{kafka, redis_cluster};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::api::{Api, Patch, PatchParams};
 use kubesim::Sim;
@@ -281,4 +281,43 @@ async fn postgres_instances_change_through_resource() {
     assert_eq!(resource.instances, 3);
     assert_eq!(resource.phase, "Running");
     assert_eq!(statefulset_replicas(&sim, "butterfly-postgres").await, 3);
+}
+
+/// Reads the Redis Cluster through `--cluster check` in redis-0.
+async fn redis_topology(sim: &Sim) -> redis_cluster::Topology {
+    let cluster = Cluster::new(sim.client().expect("client"));
+    let ip = redis_cluster::seed_ip(&cluster, "butterfly", "redis", "app=redis")
+        .await
+        .expect("pods")
+        .expect("redis-0 has an IP");
+    redis_cluster::topology(&cluster, "butterfly", "redis-0", &format!("{ip}:6379"))
+        .await
+        .expect("cluster check")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_grows_by_whole_shards() {
+    let (sim, _redis, engine) = start(config()).await;
+    let (sender, mut receiver) = mpsc::channel(64);
+    for text in ["scale redis 9", "scale redis 7", "scale redis 6"] {
+        engine.handle(request("oncall", text), sender.clone()).await;
+    }
+    let refusals = texts(&drain(&mut receiver));
+    assert!(
+        refusals.contains("cannot scale redis to 9: Redis Cluster grows by whole shards of 2 pods"),
+        "{refusals}"
+    );
+    assert!(refusals.contains("choose 8 or 10"), "{refusals}");
+    assert!(refusals.contains("cannot scale redis to 7"), "{refusals}");
+    assert!(!refusals.contains("preview"), "{refusals}");
+
+    let all = run_approved(&engine, "scale redis 8", "Cluster: 3 masters").await;
+    assert!(all.contains("result true"), "{all}");
+    assert!(all.contains("added shard 1: master redis-6"), "{all}");
+    assert_eq!(statefulset_replicas(&sim, "redis").await, 8);
+    let topology = redis_topology(&sim).await;
+    assert_eq!(topology.masters, 4);
+    assert_eq!(topology.replicas, 4);
+    assert_eq!(topology.empty_masters, 0, "the new master owns slots");
+    assert!(topology.covered);
 }

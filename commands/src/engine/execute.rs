@@ -15,6 +15,7 @@ use crate::coordination::{
 };
 use crate::procedures::{
     Outcome, Progress, StatefulPlan, cassandra, horizontal, hpa_limits, kafka, postgres,
+    redis_cluster,
 };
 use crate::reply::EngineError;
 
@@ -272,6 +273,9 @@ async fn run(
             match service.data_store {
                 Some(DataStore::Cassandra) => cassandra::run(cluster, &plan, &progress).await,
                 Some(DataStore::Kafka) => kafka::run(cluster, &plan, &progress).await,
+                Some(DataStore::RedisCluster) => {
+                    redis_cluster::run(cluster, &plan, &progress).await
+                }
                 None => postgres::run(cluster, &plan, &progress).await,
             }
         }

@@ -15,7 +15,7 @@ use crate::coordination::{
 use crate::grammar::ReplicaChange;
 use crate::policy;
 use crate::preview::{self, Impact};
-use crate::procedures::{cassandra, kafka, postgres};
+use crate::procedures::{cassandra, kafka, postgres, redis_cluster};
 use crate::reply::EngineError;
 
 /// Attempts at finding an unused request id before giving up.
@@ -296,6 +296,12 @@ pub(super) async fn request(
             target,
             config.policy.rollout_timeout.as_secs(),
         ),
+        Some(DataStore::RedisCluster) => preview::redis_cluster_steps(
+            &service.workload,
+            workload.desired,
+            target,
+            config.policy.rollout_timeout.as_secs(),
+        ),
         None if postgresql => preview::postgres_steps(
             &service.workload,
             target,
@@ -315,6 +321,16 @@ pub(super) async fn request(
         Some(DataStore::Kafka) => impact
             .notes
             .push(kafka_brokers_note(engine, &service, workload.desired).await),
+        Some(DataStore::RedisCluster) => impact.notes.push(
+            redis_cluster_note(
+                engine,
+                &service,
+                &workload.selector,
+                workload.desired,
+                target,
+            )
+            .await?,
+        ),
         None => {}
     }
     impact.notes.extend(decision.reasons.iter().cloned());
@@ -378,6 +394,56 @@ async fn kafka_brokers_note(engine: &Engine, service: &Service, replicas: u32) -
             format!(
                 "Warning: listing brokers in {seed} failed ({error}); the procedure checks them again before changing anything."
             )
+        }
+    }
+}
+
+/// Describes the Redis Cluster for the preview. A target that does not add
+/// whole shards, or a scale-down, is rejected here, before anything is
+/// stored.
+async fn redis_cluster_note(
+    engine: &Engine,
+    service: &Service,
+    selector: &str,
+    replicas: u32,
+    target: u32,
+) -> Result<String, EngineError> {
+    let cluster = &engine.inner.cluster;
+    let seed_pod = format!("{}-0", service.workload);
+    let read = async {
+        let ip = redis_cluster::seed_ip(cluster, &service.namespace, &service.workload, selector)
+            .await?;
+        match ip {
+            Some(ip) => redis_cluster::topology(
+                cluster,
+                &service.namespace,
+                &seed_pod,
+                &format!("{ip}:6379"),
+            )
+            .await
+            .map(Some),
+            None => Ok(None),
+        }
+    };
+    match read.await {
+        Ok(Some(topology)) => {
+            if let Some(reason) = redis_cluster::target_problem(&topology, replicas, target) {
+                return Err(EngineError::InvalidTarget {
+                    service: service.name.clone(),
+                    target,
+                    reason,
+                });
+            }
+            Ok(format!("Cluster: {}", topology.describe()))
+        }
+        Ok(None) => Ok(format!(
+            "Warning: {seed_pod} has no IP address, so the cluster could not be checked; the procedure checks it again before changing anything."
+        )),
+        Err(error) => {
+            tracing::warn!(%error, pod = %seed_pod, "reading the Redis Cluster for the preview failed");
+            Ok(format!(
+                "Warning: redis-cli --cluster check in {seed_pod} failed ({error}); the procedure checks the cluster again before changing anything."
+            ))
         }
     }
 }

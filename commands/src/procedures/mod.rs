@@ -7,6 +7,7 @@ pub mod horizontal;
 pub mod hpa_limits;
 pub mod kafka;
 pub mod postgres;
+pub mod redis_cluster;
 
 use std::time::Duration;
 
