@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use commands::cluster::Cluster;
+use commands::coordination::{AuditEntry, AuditKind, unix_now_ms};
+use commands::engine::recovery::report_interrupted;
 use commands::engine::{Engine, ReplyBody};
 use commands::procedures::cassandra::{self, RingNode};
 use commands::procedures::{kafka, redis_cluster};
@@ -320,4 +322,39 @@ async fn redis_cluster_grows_by_whole_shards() {
     assert_eq!(topology.replicas, 4);
     assert_eq!(topology.empty_masters, 0, "the new master owns slots");
     assert!(topology.covered);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_kafka_run_says_what_to_check() {
+    let (_sim, _redis, engine) = start(config()).await;
+    let started = AuditEntry {
+        at_ms: unix_now_ms(),
+        request_id: Some("kf1234".to_string()),
+        kind: AuditKind::Started,
+        service: Some("kafka".to_string()),
+        actor: "scalebot".to_string(),
+        detail: "lock namespace:butterfly taken".to_string(),
+        fencing_token: Some(1),
+    };
+    engine
+        .coordinator()
+        .append_audit(&started)
+        .await
+        .expect("audit");
+
+    let (sender, mut receiver) = mpsc::channel(16);
+    let reported = report_interrupted(&engine, &sender).await.expect("scan");
+    assert_eq!(reported, 1);
+    let report = drain(&mut receiver)
+        .into_iter()
+        .find_map(|reply| match reply.body {
+            ReplyBody::Result { details, .. } => Some(details.join("\n")),
+            _ => None,
+        })
+        .expect("an interrupted report");
+    assert!(report.contains("kafka now wants 3 replicas"), "{report}");
+    assert!(
+        report.contains("kafka-reassign-partitions.sh --list"),
+        "{report}"
+    );
 }

@@ -86,12 +86,7 @@ pub(super) async fn capacity(
 }
 
 async fn status_row(engine: &Engine, service: &Service) -> String {
-    let Some(kind) = readable_kind(service) else {
-        return format!(
-            "{:<22} {}: replicas not readable through chat yet; use kubectl get {} {} -n {}",
-            service.name, service.kind, service.kind, service.workload, service.namespace
-        );
-    };
+    let kind = readable_kind(service);
     let cluster = &engine.inner.cluster;
     let workload = match cluster
         .workload(kind, &service.namespace, &service.workload)

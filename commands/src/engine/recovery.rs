@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::scale::readable_kind;
 use super::{Engine, Replies, Reply, ReplyBody, send};
+use crate::catalog::{DataStore, Service, WorkloadKind};
 use crate::coordination::{AuditEntry, AuditKind, CoordError, unix_now_ms};
 
 /// Audit entries scanned for unfinished procedures.
@@ -82,10 +83,8 @@ async fn current_state(engine: &Engine, service: Option<&str>) -> String {
     let Ok(service) = engine.catalog().resolve(name) else {
         return format!("{name} is no longer in the catalog");
     };
-    let Some(kind) = readable_kind(service) else {
-        return format!("check {name} by hand");
-    };
-    match engine
+    let kind = readable_kind(service);
+    let replicas = match engine
         .inner
         .cluster
         .workload(kind, &service.namespace, &service.workload)
@@ -96,5 +95,33 @@ async fn current_state(engine: &Engine, service: Option<&str>) -> String {
             service.name, w.desired, w.ready, w.available
         ),
         Err(error) => format!("{name} could not be read: {error}"),
+    };
+    match data_store_check(service) {
+        Some(check) => format!("{replicas}. {check}"),
+        None => replicas,
     }
+}
+
+/// Tells what to check by hand after an interrupted data store procedure,
+/// whose state is more than a replica count.
+fn data_store_check(service: &Service) -> Option<String> {
+    let seed = format!("{}-0", service.workload);
+    let check = match (service.kind, service.data_store) {
+        (_, Some(DataStore::Cassandra)) => format!(
+            "Check `nodetool status` in {seed}: every node must be UN; finish a half-done addition with `nodetool repair`, and a half-done removal with `nodetool decommission` before scaling down"
+        ),
+        (_, Some(DataStore::Kafka)) => format!(
+            "Check `kafka-reassign-partitions.sh --list` in {seed}; the plan and the previous assignment are in /tmp/scalebot-{}-*.json there",
+            service.workload
+        ),
+        (_, Some(DataStore::RedisCluster)) => format!(
+            "Check `redis-cli --cluster check` in {seed}; join pods that are not in the cluster with --cluster add-node, then run --cluster rebalance --cluster-use-empty-masters"
+        ),
+        (WorkloadKind::Postgresql, None) => format!(
+            "Check `kubectl get postgresql {}`: the status must become Running",
+            service.workload
+        ),
+        _ => return None,
+    };
+    Some(check)
 }

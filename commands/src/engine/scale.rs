@@ -50,13 +50,13 @@ pub struct ScalePayload {
     pub impact: Impact,
 }
 
-/// Returns the workload kind whose replicas `status` and reports read, or
-/// `None` for kinds without a scale subresource.
-pub(crate) fn readable_kind(service: &Service) -> Option<ScalableKind> {
+/// Returns the workload kind whose replicas `status` and reports read. For
+/// a PostgreSQL cluster that is the operator's StatefulSet of the same name.
+pub(crate) fn readable_kind(service: &Service) -> ScalableKind {
     match service.kind {
-        WorkloadKind::Deployment => Some(ScalableKind::Deployment),
-        WorkloadKind::StatefulSet => Some(ScalableKind::StatefulSet),
-        WorkloadKind::Postgresql => None,
+        WorkloadKind::Deployment => ScalableKind::Deployment,
+        WorkloadKind::StatefulSet => ScalableKind::StatefulSet,
+        WorkloadKind::Postgresql => postgres::OPERATOR_KIND,
     }
 }
 
