@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::horizontal::{POLL_INTERVAL, PROGRESS_INTERVAL, wait_for_rollout};
-use super::{Outcome, Progress, StatefulPlan, StepError, Steps, check_lock, last_line};
-use crate::cluster::{Cluster, ClusterError, ScalableKind};
+use super::horizontal::{POLL_INTERVAL, PROGRESS_INTERVAL};
+use super::{
+    Outcome, Progress, StatefulPlan, StepError, Steps, check_lock, last_line, unchanged_line,
+};
+use crate::cluster::{Cluster, ClusterError};
 
 /// Maximum run time of `nodetool repair` and `nodetool decommission`. Both
 /// stream data and can take hours on a large keyspace; this bound keeps the
@@ -123,21 +125,9 @@ pub async fn run(
     };
     let mut step = Steps::new(total);
 
-    let before = cluster
-        .workload(ScalableKind::StatefulSet, &plan.namespace, name)
-        .await?;
-    if before.generation != plan.generation || before.desired != plan.from {
-        return Err(StepError::ChangedSincePreview {
-            workload: name.clone(),
-            previewed: plan.from,
-            now: before.desired,
-        });
-    }
+    let before = plan.check_unchanged(cluster).await?;
     progress
-        .step(step.next(format!(
-            "{name} is unchanged since the preview ({} replicas, generation {})",
-            before.desired, before.generation
-        )))
+        .step(step.next(unchanged_line(name, &before)))
         .await;
 
     let nodes_before = ring(cluster, &plan.namespace, &plan.seed()).await?;
@@ -165,7 +155,7 @@ pub async fn run(
 
     let nodes_after = ring(cluster, &plan.namespace, &plan.seed())
         .await
-        .map_err(|error| state_unknown(plan, error))?;
+        .map_err(|error| plan.state_unknown(error))?;
     let summary = format!(
         "{name} scaled from {} to {} nodes in {:.1}s",
         plan.from,
@@ -190,14 +180,6 @@ pub async fn run(
     }
 }
 
-fn state_unknown(plan: &StatefulPlan, error: ClusterError) -> StepError {
-    StepError::StateUnknown {
-        workload: plan.workload.clone(),
-        target: plan.to,
-        error: Box::new(error),
-    }
-}
-
 /// Adds nodes one by one, then repairs. Returns the summary of a failure
 /// that leaves the cluster in a reported state, or `None` on success.
 async fn add_nodes(
@@ -209,22 +191,14 @@ async fn add_nodes(
     let name = &plan.workload;
     for replicas in plan.from + 1..=plan.to {
         check_lock(progress, "before adding a node")?;
-        cluster
-            .set_replicas(
-                ScalableKind::StatefulSet,
-                &plan.namespace,
-                name,
-                replicas,
-                false,
-            )
+        let rollout = plan
+            .scale_and_wait(cluster, progress, replicas - 1, replicas)
             .await?;
-        let rollout =
-            wait_for_rollout(cluster, &plan.scale_plan(replicas - 1, replicas), progress).await?;
         if let Err(status) = rollout {
-            return Ok(Some(format!(
-                "{name}: the rollout to {replicas} replicas did not finish within {}s ({} ready of {replicas}); the new pod never joined the ring",
-                plan.rollout_timeout.as_secs(),
-                status.ready
+            return Ok(Some(plan.rollout_failure(
+                replicas,
+                &status,
+                "; the new pod never joined the ring",
             )));
         }
         progress
@@ -275,7 +249,7 @@ async fn add_nodes(
             STREAMING_TIMEOUT,
         )
         .await
-        .map_err(|error| state_unknown(plan, error))?;
+        .map_err(|error| plan.state_unknown(error))?;
     if let Some(failure) = &repair.failure {
         return Ok(Some(format!(
             "{name}: nodes were added, but nodetool repair failed: {failure}{}",
@@ -325,7 +299,7 @@ async fn remove_nodes(
                 STREAMING_TIMEOUT,
             )
             .await
-            .map_err(|error| state_unknown(plan, error))?;
+            .map_err(|error| plan.state_unknown(error))?;
         if let Some(failure) = &decommission.failure {
             return Ok(Some(format!(
                 "{name}: nodetool decommission in {pod} failed, so the StatefulSet was left at {} replicas: {failure}{}",
@@ -354,24 +328,17 @@ async fn remove_nodes(
             .await;
 
         check_lock(progress, "after a decommission, before scaling down")?;
-        cluster
-            .set_replicas(
-                ScalableKind::StatefulSet,
-                &plan.namespace,
-                name,
-                replicas,
-                false,
-            )
+        // The node has left the ring, so a failed patch leaves a changed
+        // cluster behind.
+        let rollout = plan
+            .scale_and_wait(cluster, progress, replicas + 1, replicas)
             .await
-            .map_err(|error| state_unknown(plan, error))?;
-        let rollout =
-            wait_for_rollout(cluster, &plan.scale_plan(replicas + 1, replicas), progress).await?;
+            .map_err(|error| match error {
+                StepError::Cluster(error) => plan.state_unknown(*error),
+                other => other,
+            })?;
         if let Err(status) = rollout {
-            return Ok(Some(format!(
-                "{name}: the rollout to {replicas} replicas did not finish within {}s ({} ready)",
-                plan.rollout_timeout.as_secs(),
-                status.ready
-            )));
+            return Ok(Some(plan.rollout_failure(replicas, &status, "")));
         }
         progress
             .step(step.next(format!("patched {name} to {replicas} replicas")))

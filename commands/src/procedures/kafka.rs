@@ -16,9 +16,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::horizontal::{PROGRESS_INTERVAL, wait_for_rollout};
-use super::{Outcome, Progress, StatefulPlan, StepError, Steps, check_lock, last_line};
-use crate::cluster::{Cluster, ClusterError, ExecOutput, ScalableKind};
+use super::horizontal::PROGRESS_INTERVAL;
+use super::{
+    Outcome, Progress, StatefulPlan, StepError, Steps, check_lock, last_line, run_tool,
+    unchanged_line,
+};
+use crate::cluster::{Cluster, ClusterError, ExecOutput};
 
 /// The bootstrap server the tools in the broker pods connect to.
 const BOOTSTRAP: &str = "localhost:9092";
@@ -113,17 +116,7 @@ async fn tool(
     command: &[&str],
     limit: Duration,
 ) -> Result<Result<ExecOutput, String>, ClusterError> {
-    let output = cluster
-        .exec(&plan.namespace, &plan.seed(), command, limit)
-        .await?;
-    match &output.failure {
-        None => Ok(Ok(output)),
-        Some(failure) => Ok(Err(format!(
-            "`{}` failed: {failure}{}",
-            command.join(" "),
-            last_line(&output)
-        ))),
-    }
+    run_tool(cluster, &plan.namespace, &plan.seed(), command, limit).await
 }
 
 /// Returns the ids of the brokers that respond, as `pod` in `namespace`
@@ -177,21 +170,9 @@ pub async fn run(
     };
     let mut step = Steps::new(total);
 
-    let before = cluster
-        .workload(ScalableKind::StatefulSet, &plan.namespace, name)
-        .await?;
-    if before.generation != plan.generation || before.desired != plan.from {
-        return Err(StepError::ChangedSincePreview {
-            workload: name.clone(),
-            previewed: plan.from,
-            now: before.desired,
-        });
-    }
+    let before = plan.check_unchanged(cluster).await?;
     progress
-        .step(step.next(format!(
-            "{name} is unchanged since the preview ({} replicas, generation {})",
-            before.desired, before.generation
-        )))
+        .step(step.next(unchanged_line(name, &before)))
         .await;
 
     if let Some(problem) = readiness_problem(cluster, plan).await? {
@@ -219,11 +200,7 @@ pub async fn run(
         return Ok(Outcome::failed(summary, Vec::new(), started.elapsed()));
     }
 
-    let unknown = |error: ClusterError| StepError::StateUnknown {
-        workload: name.clone(),
-        target: plan.to,
-        error: Box::new(error),
-    };
+    let unknown = |error: ClusterError| plan.state_unknown(error);
     let live = brokers(cluster, plan).await.map_err(unknown)?;
     let holding = replica_brokers(cluster, plan).await.map_err(unknown)?;
     let summary = format!(
@@ -321,22 +298,14 @@ async fn add_brokers(
     let name = &plan.workload;
     for replicas in plan.from + 1..=plan.to {
         check_lock(progress, "before adding a broker")?;
-        cluster
-            .set_replicas(
-                ScalableKind::StatefulSet,
-                &plan.namespace,
-                name,
-                replicas,
-                false,
-            )
+        let rollout = plan
+            .scale_and_wait(cluster, progress, replicas - 1, replicas)
             .await?;
-        let rollout =
-            wait_for_rollout(cluster, &plan.scale_plan(replicas - 1, replicas), progress).await?;
         if let Err(status) = rollout {
-            return Ok(Some(format!(
-                "{name}: the rollout to {replicas} replicas did not finish within {}s ({} ready of {replicas}); no partitions were moved",
-                plan.rollout_timeout.as_secs(),
-                status.ready
+            return Ok(Some(plan.rollout_failure(
+                replicas,
+                &status,
+                "; no partitions were moved",
             )));
         }
         let id = replicas - 1;
@@ -379,23 +348,11 @@ async fn remove_brokers(
     }
     for replicas in (plan.to..plan.from).rev() {
         check_lock(progress, "after the reassignment, before removing a broker")?;
-        cluster
-            .set_replicas(
-                ScalableKind::StatefulSet,
-                &plan.namespace,
-                name,
-                replicas,
-                false,
-            )
+        let rollout = plan
+            .scale_and_wait(cluster, progress, replicas + 1, replicas)
             .await?;
-        let rollout =
-            wait_for_rollout(cluster, &plan.scale_plan(replicas + 1, replicas), progress).await?;
         if let Err(status) = rollout {
-            return Ok(Some(format!(
-                "{name}: the rollout to {replicas} replicas did not finish within {}s ({} ready)",
-                plan.rollout_timeout.as_secs(),
-                status.ready
-            )));
+            return Ok(Some(plan.rollout_failure(replicas, &status, "")));
         }
         progress
             .step(step.next(format!(

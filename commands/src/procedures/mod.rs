@@ -14,7 +14,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 
-use crate::cluster::{ClusterError, ExecOutput, ScalableKind};
+use crate::cluster::{Cluster, ClusterError, ExecOutput, ScalableKind, WorkloadStatus};
 use horizontal::ScalePlan;
 
 /// Maximum time a procedure waits for the adapter to take a progress line.
@@ -198,4 +198,100 @@ pub(crate) fn last_line(output: &ExecOutput) -> String {
         .rfind(|line| !line.trim().is_empty())
         .map(|line| format!(" ({})", line.trim()))
         .unwrap_or_default()
+}
+
+impl StatefulPlan {
+    /// Re-reads the StatefulSet and fails with
+    /// [`StepError::ChangedSincePreview`] when its replicas or generation
+    /// changed since the preview.
+    pub async fn check_unchanged(&self, cluster: &Cluster) -> Result<WorkloadStatus, StepError> {
+        let status = cluster
+            .workload(ScalableKind::StatefulSet, &self.namespace, &self.workload)
+            .await?;
+        if status.generation != self.generation || status.desired != self.from {
+            return Err(StepError::ChangedSincePreview {
+                workload: self.workload.clone(),
+                previewed: self.from,
+                now: status.desired,
+            });
+        }
+        Ok(status)
+    }
+
+    /// Patches the StatefulSet to `to` replicas, coming from `from`, and
+    /// waits for the rollout: `Ok` with the final status, or `Err` with the
+    /// last status read when the rollout timeout passed.
+    pub async fn scale_and_wait(
+        &self,
+        cluster: &Cluster,
+        progress: &Progress,
+        from: u32,
+        to: u32,
+    ) -> Result<Result<WorkloadStatus, WorkloadStatus>, StepError> {
+        cluster
+            .set_replicas(
+                ScalableKind::StatefulSet,
+                &self.namespace,
+                &self.workload,
+                to,
+                false,
+            )
+            .await?;
+        horizontal::wait_for_rollout(cluster, &self.scale_plan(from, to), progress).await
+    }
+}
+
+impl StatefulPlan {
+    /// Wraps a failed read after the first change: the outcome is unknown.
+    pub fn state_unknown(&self, error: ClusterError) -> StepError {
+        StepError::StateUnknown {
+            workload: self.workload.clone(),
+            target: self.to,
+            error: Box::new(error),
+        }
+    }
+
+    /// Describes a rollout to `replicas` that timed out, followed by
+    /// `consequence` (e.g. "; no partitions were moved").
+    pub fn rollout_failure(
+        &self,
+        replicas: u32,
+        status: &WorkloadStatus,
+        consequence: &str,
+    ) -> String {
+        format!(
+            "{}: the rollout to {replicas} replicas did not finish within {}s ({} ready of {replicas}){consequence}",
+            self.workload,
+            self.rollout_timeout.as_secs(),
+            status.ready
+        )
+    }
+}
+
+/// Describes the unchanged check as a progress line.
+pub(crate) fn unchanged_line(workload: &str, status: &WorkloadStatus) -> String {
+    format!(
+        "{workload} is unchanged since the preview ({} replicas, generation {})",
+        status.desired, status.generation
+    )
+}
+
+/// Runs a command in `pod` and returns its output, or a message naming the
+/// command, its failure and its last output line when it did not succeed.
+pub(crate) async fn run_tool(
+    cluster: &Cluster,
+    namespace: &str,
+    pod: &str,
+    command: &[&str],
+    limit: Duration,
+) -> Result<Result<ExecOutput, String>, ClusterError> {
+    let output = cluster.exec(namespace, pod, command, limit).await?;
+    match &output.failure {
+        None => Ok(Ok(output)),
+        Some(failure) => Ok(Err(format!(
+            "`{}` failed: {failure}{}",
+            command.join(" "),
+            last_line(&output)
+        ))),
+    }
 }

@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::horizontal::wait_for_rollout;
-use super::{Outcome, Progress, StatefulPlan, StepError, Steps, check_lock, last_line};
-use crate::cluster::{Cluster, ClusterError, ExecOutput, ScalableKind};
+use super::{
+    Outcome, Progress, StatefulPlan, StepError, Steps, check_lock, run_tool, unchanged_line,
+};
+use crate::cluster::{Cluster, ClusterError, ExecOutput};
 
 const PORT: u16 = 6379;
 
@@ -155,17 +156,7 @@ async fn cli(
 ) -> Result<Result<ExecOutput, String>, ClusterError> {
     let mut command = vec!["redis-cli"];
     command.extend_from_slice(args);
-    let output = cluster
-        .exec(&plan.namespace, &plan.seed(), &command, limit)
-        .await?;
-    match &output.failure {
-        None => Ok(Ok(output)),
-        Some(failure) => Ok(Err(format!(
-            "`{}` failed: {failure}{}",
-            command.join(" "),
-            last_line(&output)
-        ))),
-    }
+    run_tool(cluster, &plan.namespace, &plan.seed(), &command, limit).await
 }
 
 /// Reads the cluster through `--cluster check` in `pod`, connecting to
@@ -210,16 +201,7 @@ pub async fn run(
         Ok(Outcome::failed(summary, Vec::new(), started.elapsed()))
     };
 
-    let before = cluster
-        .workload(ScalableKind::StatefulSet, &plan.namespace, name)
-        .await?;
-    if before.generation != plan.generation || before.desired != plan.from {
-        return Err(StepError::ChangedSincePreview {
-            workload: name.clone(),
-            previewed: plan.from,
-            now: before.desired,
-        });
-    }
+    let before = plan.check_unchanged(cluster).await?;
     let Some(seed) = seed_ip(cluster, &plan.namespace, name, &before.selector).await? else {
         return failed(format!(
             "{name}: {} has no IP address, so the cluster cannot be checked; nothing was changed",
@@ -235,10 +217,7 @@ pub async fn run(
     let shards = (plan.to - plan.from) / size;
     let mut step = Steps::new(4 + shards + 1);
     progress
-        .step(step.next(format!(
-            "{name} is unchanged since the preview ({} replicas, generation {})",
-            before.desired, before.generation
-        )))
+        .step(step.next(unchanged_line(name, &before)))
         .await;
 
     if !found.covered || found.nodes() != plan.from || found.empty_masters > 0 {
@@ -253,23 +232,11 @@ pub async fn run(
         .await;
 
     check_lock(progress, "before changing anything")?;
-    cluster
-        .set_replicas(
-            ScalableKind::StatefulSet,
-            &plan.namespace,
-            name,
-            plan.to,
-            false,
-        )
+    let rollout = plan
+        .scale_and_wait(cluster, progress, plan.from, plan.to)
         .await?;
-    let rollout = wait_for_rollout(cluster, &plan.scale_plan(plan.from, plan.to), progress).await?;
     if let Err(status) = rollout {
-        return failed(format!(
-            "{name}: the rollout to {} replicas did not finish within {}s ({} ready); no pod joined the cluster",
-            plan.to,
-            plan.rollout_timeout.as_secs(),
-            status.ready
-        ));
+        return failed(plan.rollout_failure(plan.to, &status, "; no pod joined the cluster"));
     }
     progress
         .step(step.next(format!(
@@ -278,11 +245,7 @@ pub async fn run(
         )))
         .await;
 
-    let unknown = |error: ClusterError| StepError::StateUnknown {
-        workload: name.clone(),
-        target: plan.to,
-        error: Box::new(error),
-    };
+    let unknown = |error: ClusterError| plan.state_unknown(error);
     let ips = match pod_ips(cluster, plan, &before.selector, plan.to)
         .await
         .map_err(unknown)?
