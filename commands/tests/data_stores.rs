@@ -358,3 +358,28 @@ async fn interrupted_kafka_run_says_what_to_check() {
         "{report}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_of_one_data_store_shows_its_state() {
+    let (sim, _redis, engine) = start(config()).await;
+    wait_for_ring(&sim, 3).await;
+    wait_for_brokers(&sim, 3).await;
+    let (sender, mut receiver) = mpsc::channel(16);
+    let expected = [
+        ("status cassandra", "Ring: UN"),
+        ("status kafka", "Brokers: 0, 1, 2 respond"),
+        (
+            "status redis",
+            "Cluster: 3 masters (0 without slots), 3 replicas",
+        ),
+        ("status postgres", "Cluster status:"),
+    ];
+    for (text, note) in expected {
+        engine.handle(request("oncall", text), sender.clone()).await;
+        let reply = texts(&drain(&mut receiver));
+        assert!(reply.contains(note), "{text}: {reply}");
+    }
+    engine.handle(request("oncall", "status"), sender).await;
+    let all = texts(&drain(&mut receiver));
+    assert!(!all.contains("Ring:"), "every row stays one line: {all}");
+}

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::scale::readable_kind;
+use super::scale::{data_store_note, readable_kind};
 use super::{Engine, Replies, Reply, ReplyBody, Request, send};
 use crate::catalog::Service;
 use crate::coordination::{AuditEntry, AuditKind, FreezeState, unix_now_ms};
@@ -53,6 +53,27 @@ pub(super) async fn status(
         futures::future::join_all(services.iter().map(|service| status_row(engine, service))).await;
     for row in rows {
         let _ = writeln!(out, "{row}");
+    }
+    // One service also gets the state of its data store, which runs a tool
+    // in a pod and is too slow for every row.
+    if let [service] = services.as_slice() {
+        let kind = readable_kind(service);
+        if let Ok(workload) = engine
+            .inner
+            .cluster
+            .workload(kind, &service.namespace, &service.workload)
+            .await
+            && let Ok(Some(note)) = data_store_note(
+                engine,
+                service,
+                &workload.selector,
+                workload.desired,
+                workload.desired,
+            )
+            .await
+        {
+            let _ = writeln!(out, "  {note}");
+        }
     }
     text(replies, request, out.trim_end().to_string()).await;
     Ok(())

@@ -314,24 +314,16 @@ pub(super) async fn request(
             config.policy.rollout_timeout.as_secs(),
         ),
     };
-    match service.data_store {
-        Some(DataStore::Cassandra) => impact
-            .notes
-            .push(cassandra_ring_note(engine, &service, workload.desired).await),
-        Some(DataStore::Kafka) => impact
-            .notes
-            .push(kafka_brokers_note(engine, &service, workload.desired).await),
-        Some(DataStore::RedisCluster) => impact.notes.push(
-            redis_cluster_note(
-                engine,
-                &service,
-                &workload.selector,
-                workload.desired,
-                target,
-            )
-            .await?,
-        ),
-        None => {}
+    if let Some(note) = data_store_note(
+        engine,
+        &service,
+        &workload.selector,
+        workload.desired,
+        target,
+    )
+    .await?
+    {
+        impact.notes.push(note);
     }
     impact.notes.extend(decision.reasons.iter().cloned());
     impact.dry_run = DRY_RUN_ACCEPTED.to_string();
@@ -355,6 +347,45 @@ pub(super) async fn request(
         replies,
     )
     .await
+}
+
+/// Describes the state of a data store or PostgreSQL cluster beyond its
+/// replicas, for previews and `status`: the Cassandra ring, the Kafka
+/// brokers, the Redis Cluster or the PostgreSQL status. A Redis target that
+/// cannot be reached in whole shards is an error.
+pub(super) async fn data_store_note(
+    engine: &Engine,
+    service: &Service,
+    selector: &str,
+    replicas: u32,
+    target: u32,
+) -> Result<Option<String>, EngineError> {
+    let note = match (service.kind, service.data_store) {
+        (_, Some(DataStore::Cassandra)) => cassandra_ring_note(engine, service, replicas).await,
+        (_, Some(DataStore::Kafka)) => kafka_brokers_note(engine, service, replicas).await,
+        (_, Some(DataStore::RedisCluster)) => {
+            redis_cluster_note(engine, service, selector, replicas, target).await?
+        }
+        (WorkloadKind::Postgresql, None) => {
+            match engine
+                .inner
+                .cluster
+                .postgresql(&service.namespace, &service.workload)
+                .await
+            {
+                Ok(resource) if resource.phase.is_empty() => {
+                    "Cluster status: not reported by the operator yet".to_string()
+                }
+                Ok(resource) => format!("Cluster status: {}", resource.phase),
+                Err(error) => format!(
+                    "Warning: reading postgresql {} failed: {error}",
+                    service.workload
+                ),
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(note))
 }
 
 /// Describes the Cassandra ring for the preview. A ring that is not ready
