@@ -234,7 +234,7 @@ pub(super) async fn request(
         .await?;
     let postgresql = service.kind == WorkloadKind::Postgresql;
     if postgresql {
-        // The resource holds the requested count; the operator's
+        // The resource contains the requested count; the operator's
         // StatefulSet supplies pods, readiness and requests.
         let resource = cluster
             .postgresql(&service.namespace, &service.workload)
