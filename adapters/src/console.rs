@@ -80,6 +80,14 @@ where
             read = input.read_until(b'\n', &mut buffer) => read?,
             () = &mut shutdown => {
                 tracing::info!("shutdown requested: no new requests, waiting for running procedures");
+                engine.begin_shutdown();
+                let notice = format!(
+                    "shutting down: no new requests; approved requests that have not started are dropped; waiting up to {}s for running procedures",
+                    SHUTDOWN_GRACE.as_secs()
+                );
+                let _ = sender
+                    .send(Reply::new(CHANNEL, None, ReplyBody::Notice(notice)))
+                    .await;
                 drain_timeout = SHUTDOWN_GRACE;
                 0
             }
@@ -126,7 +134,10 @@ where
         }
     }
 
-    if !engine.wait_idle(drain_timeout).await {
+    let idle = engine.wait_idle(drain_timeout).await;
+    if !idle {
+        // Nothing new may start while the console exits.
+        engine.begin_shutdown();
         let reply = Reply::new(
             CHANNEL,
             None,
@@ -142,8 +153,15 @@ where
     // Procedures that outlived the drain timeout still hold reply senders,
     // so the printer gets a bounded wait of its own.
     match tokio::time::timeout(Duration::from_secs(5), printer).await {
-        Ok(joined) => joined.map_err(std::io::Error::other)?,
-        Err(_elapsed) => Ok(()),
+        Ok(joined) => joined.map_err(std::io::Error::other)??,
+        Err(_elapsed) => {}
+    }
+    if idle {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(
+            "exited while procedures were still running",
+        ))
     }
 }
 

@@ -168,6 +168,9 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     }
 
     tracing::info!("shutdown requested: no new requests, waiting for running procedures");
+    // Approved requests that have not started are reported while the
+    // adapters still deliver replies.
+    engine.begin_shutdown();
     let _ = shutdown_sender.send(true);
     if !engine.wait_idle(SHUTDOWN_GRACE).await {
         tracing::warn!(

@@ -79,6 +79,10 @@ pub enum EngineError {
         "changes were frozen by {by} after approval ({reason}); nothing was changed. Ask an admin to request it again."
     )]
     FrozenBeforeRun { reason: String, by: String },
+    #[error(
+        "request {id} was approved but not started, because the bot is shutting down; nothing was changed. Make a new request when the bot is back."
+    )]
+    ShuttingDown { id: String },
     #[error("cannot scale {service} to {target}: {reason}")]
     InvalidTarget {
         service: String,

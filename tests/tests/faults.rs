@@ -122,6 +122,11 @@ fn sigterm_finishes_running_procedure_then_exits() {
     let id = request_id(&console.expect("preview:", STEP_TIMEOUT));
     console.send(&format!("sre: approve {id}"));
     console.expect("2/4 patched deployment/synapse", STEP_TIMEOUT);
+    // A second approved request waits for the namespace lock.
+    console.send("oncall: scale nexus 4");
+    let queued = request_id(&console.expect("preview: scale nexus", STEP_TIMEOUT));
+    console.send(&format!("sre: approve {queued}"));
+    console.expect("queued for lock", STEP_TIMEOUT);
     console.terminate();
 
     // stdin stays open: only the signal may end the console.
@@ -130,7 +135,12 @@ fn sigterm_finishes_running_procedure_then_exits() {
         transcript.contains("done: synapse scaled from 3 to 4"),
         "{transcript}"
     );
+    assert!(
+        transcript.contains(&format!("request {queued} was approved but not started")),
+        "{transcript}"
+    );
     assert_eq!(replicas(&kubesim, "synapse"), "4");
+    assert_eq!(replicas(&kubesim, "nexus"), "3", "the queued request ran");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let locks = runtime.block_on(async {
         let coordinator = commands::coordination::Coordinator::redis(&redis.url(), "scalebot:")

@@ -72,12 +72,24 @@ async fn run_with_slot(
     replies: &Replies,
     slot: Option<OwnedSemaphorePermit>,
 ) {
+    let shutting_down = EngineError::ShuttingDown {
+        id: pending.id.clone(),
+    };
+    if engine.is_stopping() {
+        return report_failure(engine, pending, replies, shutting_down).await;
+    }
     let permit = match slot {
         Some(permit) => permit,
-        None => match wait_for_slot(engine, pending, replies).await {
-            Ok(permit) => permit,
-            Err(error) => return report_failure(engine, pending, replies, error).await,
-        },
+        None => {
+            let waited = tokio::select! {
+                waited = wait_for_slot(engine, pending, replies) => waited,
+                () = engine.stopped() => Err(shutting_down),
+            };
+            match waited {
+                Ok(permit) => permit,
+                Err(error) => return report_failure(engine, pending, replies, error).await,
+            }
+        }
     };
     if let Err(error) = run(engine, pending, replies).await {
         report_failure(engine, pending, replies, error).await;
@@ -182,28 +194,38 @@ async fn run(
         )
     };
     let mut last_position = 0;
-    let guard = engine
-        .coordinator()
-        .wait_for_lock(
-            &scope,
-            &owner,
-            &pending.summary,
-            config.lock_ttl,
-            config.queue_max_wait,
-            |position: QueuePosition| {
-                if position.position != last_position {
-                    last_position = position.position;
-                    let holder = position.holder.unwrap_or_else(|| "nobody".to_string());
-                    let line = format!(
-                        "queued for lock {scope}: position {} of {} (held by {holder})",
-                        position.position, position.queue_len
-                    );
-                    // The callback is synchronous; a full reply queue drops the line.
-                    let _ = replies.try_send(progress_reply(line));
-                }
-            },
-        )
-        .await?;
+    let waiting = engine.coordinator().wait_for_lock(
+        &scope,
+        &owner,
+        &pending.summary,
+        config.lock_ttl,
+        config.queue_max_wait,
+        |position: QueuePosition| {
+            if position.position != last_position {
+                last_position = position.position;
+                let holder = position.holder.unwrap_or_else(|| "nobody".to_string());
+                let line = format!(
+                    "queued for lock {scope}: position {} of {} (held by {holder})",
+                    position.position, position.queue_len
+                );
+                // The callback is synchronous; a full reply queue drops the line.
+                let _ = replies.try_send(progress_reply(line));
+            }
+        },
+    );
+    // Dropping the wait at shutdown leaves the queue.
+    let guard = tokio::select! {
+        guard = waiting => guard?,
+        () = engine.stopped() => {
+            return Err(EngineError::ShuttingDown { id: pending.id.clone() });
+        }
+    };
+    if engine.is_stopping() {
+        release(engine, &guard).await;
+        return Err(EngineError::ShuttingDown {
+            id: pending.id.clone(),
+        });
+    }
     // The queue wait may have been long: a freeze that began meanwhile
     // stops a request that was approved with fewer approvals than a frozen
     // one needs.

@@ -144,6 +144,9 @@ struct Inner {
     flood: LocalLimiter,
     /// Ids of the requests whose procedures run in this process.
     running: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Set at shutdown: approved requests that have not started yet are
+    /// reported and dropped instead of started.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// The shared request path. Cheap to clone.
@@ -171,6 +174,7 @@ impl Engine {
                 flood: LocalLimiter::new(FLOOD_LIMIT, FLOOD_WINDOW)
                     .expect("FLOOD_LIMIT and FLOOD_WINDOW are positive"),
                 running: std::sync::Mutex::new(std::collections::HashSet::new()),
+                stopping: tokio::sync::watch::Sender::new(false),
             }),
         }
     }
@@ -281,6 +285,23 @@ impl Engine {
 
     /// Waits until no procedure runs, for at most `timeout`. Returns false
     /// when procedures were still running at the deadline.
+    /// Stops starting procedures: approved requests still waiting for a
+    /// slot or the lock are reported as not started. Running ones go on.
+    pub fn begin_shutdown(&self) {
+        self.inner.stopping.send_replace(true);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        *self.inner.stopping.borrow()
+    }
+
+    /// Resolves once [`Self::begin_shutdown`] has been called.
+    pub(crate) async fn stopped(&self) {
+        let mut stopping = self.inner.stopping.subscribe();
+        // The sender lives in `self`, so the channel cannot close here.
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+    }
+
     pub async fn wait_idle(&self, timeout: Duration) -> bool {
         let all = MAX_RUNNING_PROCEDURES as u32;
         match tokio::time::timeout(timeout, self.inner.procedures.acquire_many(all)).await {
