@@ -72,7 +72,11 @@ pub enum Command {
     /// without secrets.
     CheckConfig {
         /// Configuration file (YAML).
-        file: PathBuf,
+        #[arg(required_unless_present = "config", conflicts_with = "config")]
+        file: Option<PathBuf>,
+        /// The same file, given as the other subcommands take it.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -123,10 +127,14 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             })
             .await
         }
-        Command::CheckConfig { file } => {
+        Command::CheckConfig { file, config } => {
+            let file = file.or(config).expect("clap requires a file or --config");
             let config = wiring::load_config(&file)?;
             println!("{}", config.render_effective());
-            eprintln!("{}: valid", file.display());
+            eprintln!(
+                "{}: valid. Secrets (tokens, signing secret) and connections are checked by `scalebot serve` at start.",
+                file.display()
+            );
             Ok(())
         }
     }

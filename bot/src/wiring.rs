@@ -116,9 +116,33 @@ async fn connect_redis(url: &str, key_prefix: &str) -> anyhow::Result<Coordinato
 
 async fn run_console_with(engine: Engine) -> anyhow::Result<()> {
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    adapters::console::run(engine, stdin, tokio::io::stdout(), shutdown_signal())
-        .await
-        .context("console failed")
+    let result = adapters::console::run(
+        engine.clone(),
+        stdin,
+        tokio::io::stdout(),
+        shutdown_signal(),
+    )
+    .await
+    .context("console failed");
+    // In-memory requests end with the process, so they are listed instead
+    // of dropped silently.
+    if let Coordinator::Memory(_) = engine.coordinator()
+        && let Ok(pending) = engine.coordinator().list_pending().await
+    {
+        let waiting: Vec<String> = pending
+            .iter()
+            .filter(|request| request.state == commands::coordination::PendingState::Pending)
+            .map(|request| format!("{} ({})", request.id, request.summary))
+            .collect();
+        if !waiting.is_empty() {
+            eprintln!(
+                "dropped {} pending request(s) held in memory: {}",
+                waiting.len(),
+                waiting.join(", ")
+            );
+        }
+    }
+    result
 }
 
 /// Resolves on SIGTERM or Ctrl-C (SIGINT).
@@ -179,6 +203,9 @@ pub async fn run_console(
     redis: Option<String>,
 ) -> anyhow::Result<()> {
     let engine = build_engine(config, kubeconfig, context, redis).await?;
+    eprintln!(
+        "scalebot console: type `<user>: <command>` lines, e.g. `oncall: scale synapse 4`, `help` for the commands; end with Ctrl-D."
+    );
     run_console_with(engine).await
 }
 

@@ -216,13 +216,19 @@ pub fn cassandra_steps(workload: &str, from: u32, to: u32, timeout_secs: u64) ->
     ];
     if to > from {
         steps.push(format!(
-            "For each new node up to {to}: patch the scale subresource up by one, wait for the pod (at most {timeout_secs}s), then wait until the node shows UN (at most {timeout_secs}s)"
+            "Patch the scale subresource up by one and wait for the new pod (at most {timeout_secs}s)"
+        ));
+        steps.push(format!(
+            "Wait until the new node shows UN in nodetool status (at most {timeout_secs}s); with more than one new node, repeat these two steps up to {to}"
         ));
         steps.push(format!("Run nodetool repair in {workload}-0"));
     } else {
         steps.push(format!(
-            "For each node from {workload}-{} down to {workload}-{to}: nodetool decommission, wait until it has left the ring (at most {timeout_secs}s), then patch the scale subresource down by one",
+            "Run nodetool decommission in {workload}-{} and wait until it has left the ring (at most {timeout_secs}s)",
             from - 1
+        ));
+        steps.push(format!(
+            "Patch the scale subresource down by one and wait for the rollout; with more than one node to remove, repeat these two steps down to {to}"
         ));
     }
     steps.push(format!(

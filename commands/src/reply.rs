@@ -44,7 +44,7 @@ pub enum EngineError {
     UnknownRequest { id: String },
     #[error("request {id} expired before this decision; nothing was changed. Make a new request.")]
     Expired { id: String },
-    #[error("request {id} is already {state}{}; nothing was changed", by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default())]
+    #[error("request {id} is already {state}{}; this decision changed nothing", by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default())]
     AlreadyDecided {
         id: String,
         state: String,
@@ -66,6 +66,10 @@ pub enum EngineError {
         "no pending request in {channel} to {verb}; `locks` lists the pending requests and their ids"
     )]
     NothingPending { channel: String, verb: &'static str },
+    #[error(
+        "you have no pending request of your own to cancel; only its requester can cancel a request, and approvers can `reject` it"
+    )]
+    NoOwnPending,
     #[error("several requests are pending, name one: {}", ids.join(", "))]
     AmbiguousRequest { ids: Vec<String> },
     #[error("rate limit reached: try again in {}s", retry_after.as_secs().max(1))]

@@ -261,12 +261,7 @@ pub(super) async fn cancel(
                 .filter(|p| p.requester == request.user.to_string())
                 .collect();
             match own.len() {
-                0 => {
-                    return Err(EngineError::NothingPending {
-                        channel: request.channel.clone(),
-                        verb: "cancel",
-                    });
-                }
+                0 => return Err(EngineError::NoOwnPending),
                 1 => own.into_iter().next().expect("one request"),
                 _ => {
                     return Err(EngineError::AmbiguousRequest {

@@ -438,18 +438,26 @@ async fn finish(
 /// renewal fails, so the result can report that exclusivity was not guaranteed.
 async fn renew_lock(engine: Engine, guard: LockGuard, ttl: Duration, lost: watch::Sender<bool>) {
     let interval = ttl / 3;
+    // The lock stays valid until `ttl` after the last successful renewal,
+    // so a short Redis outage only counts once that time has passed.
+    let mut valid_until = tokio::time::Instant::now() + ttl;
     loop {
         tokio::time::sleep(interval).await;
+        let attempt = tokio::time::Instant::now();
         match engine.coordinator().renew_lock(&guard, ttl).await {
-            Ok(true) => {}
+            Ok(true) => valid_until = attempt + ttl,
             Ok(false) => {
                 tracing::warn!(scope = %guard.scope, "lock lost: it expired or another owner took it");
                 let _ = lost.send(true);
                 return;
             }
-            Err(error) => {
-                tracing::warn!(%error, scope = %guard.scope, "lock renewal failed; retrying");
+            Err(error) if tokio::time::Instant::now() >= valid_until => {
+                tracing::warn!(%error, scope = %guard.scope, "lock renewal failed until the lock expired");
                 let _ = lost.send(true);
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, scope = %guard.scope, "lock renewal failed; retrying while the lock is still valid");
             }
         }
     }

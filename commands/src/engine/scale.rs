@@ -465,6 +465,12 @@ async fn redis_cluster_note(
                     reason,
                 });
             }
+            if !topology.covered || topology.empty_masters > 0 || topology.nodes() != replicas {
+                return Ok(format!(
+                    "Warning: {} with {replicas} pods in the StatefulSet; the procedure stops before changing anything unless --cluster check lists every pod, no empty master and all slots covered.",
+                    topology.describe()
+                ));
+            }
             Ok(format!("Cluster: {}", topology.describe()))
         }
         Ok(None) => Ok(format!(

@@ -76,6 +76,18 @@ pub fn describe_ring(nodes: &[RingNode]) -> String {
         .join(", ")
 }
 
+/// Explains a `nodetool status` state, e.g. `UJ` for a node that is still
+/// joining, which a new node stays in for a while after its pod is ready.
+fn state_meaning(state: &str) -> &'static str {
+    match state {
+        "UJ" => "UJ: up and still joining; wait until it shows UN",
+        "UL" => "UL: up and leaving (decommission running); wait until it has left",
+        "UM" => "UM: up and moving tokens; wait until it shows UN",
+        _ if state.starts_with('D') => "D: down; restart it, or remove it with nodetool removenode",
+        _ => "unexpected state",
+    }
+}
+
 /// Runs `nodetool status` in `pod` and returns its nodes.
 pub async fn ring(
     cluster: &Cluster,
@@ -94,9 +106,13 @@ pub fn ring_problem(nodes: &[RingNode], expected: u32) -> Option<String> {
     let not_normal: Vec<&RingNode> = nodes.iter().filter(|n| !n.is_up_normal()).collect();
     if !not_normal.is_empty() {
         let listed: Vec<RingNode> = not_normal.into_iter().cloned().collect();
+        let mut meanings: Vec<&str> = listed.iter().map(|n| state_meaning(&n.state)).collect();
+        meanings.sort_unstable();
+        meanings.dedup();
         return Some(format!(
-            "not every node is UN (Up/Normal): {}",
-            describe_ring(&listed)
+            "not every node is UN (Up/Normal): {} ({})",
+            describe_ring(&listed),
+            meanings.join("; ")
         ));
     }
     if nodes.len() != expected as usize {
@@ -136,6 +152,9 @@ pub async fn run(
             format!("{name}: the ring is not ready for a change, so nothing was changed: {problem}"),
             vec![
                 "Fix the ring first: a down node needs a restart or `nodetool removenode`; wait for joining or leaving nodes to finish.".to_string(),
+                format!(
+                    "If a pod of {name} never joined the ring, or its node was decommissioned, scale the StatefulSet to the ring's size with kubectl."
+                ),
             ],
             started.elapsed(),
         ));
@@ -199,6 +218,7 @@ async fn add_nodes(
                 replicas,
                 &status,
                 "; the new pod never joined the ring",
+                Some(replicas - 1),
             )));
         }
         progress
@@ -208,7 +228,8 @@ async fn add_nodes(
             )))
             .await;
 
-        let joined = wait_for_ring(cluster, plan, progress, replicas, |nodes| {
+        let stage = "while a new node was joining the ring; the StatefulSet was already scaled up";
+        let joined = wait_for_ring(cluster, plan, progress, replicas, stage, |nodes| {
             nodes.len() == replicas as usize && nodes.iter().all(RingNode::is_up_normal)
         })
         .await?;
@@ -309,7 +330,8 @@ async fn remove_nodes(
         }
         // The ring is polled even after the command returned, in case a
         // nodetool returns before streaming has ended.
-        let left = wait_for_ring(cluster, plan, progress, replicas, |nodes| {
+        let stage = "after nodetool decommission started and before the StatefulSet was scaled down; scale it down by hand once the node has left the ring";
+        let left = wait_for_ring(cluster, plan, progress, replicas, stage, |nodes| {
             !nodes.iter().any(|node| node.address == address)
         })
         .await?;
@@ -338,7 +360,7 @@ async fn remove_nodes(
                 other => other,
             })?;
         if let Err(status) = rollout {
-            return Ok(Some(plan.rollout_failure(replicas, &status, "")));
+            return Ok(Some(plan.rollout_failure(replicas, &status, "", None)));
         }
         progress
             .step(step.next(format!("patched {name} to {replicas} replicas")))
@@ -355,6 +377,7 @@ async fn wait_for_ring(
     plan: &StatefulPlan,
     progress: &Progress,
     replicas: u32,
+    stage: &'static str,
     done: impl Fn(&[RingNode]) -> bool,
 ) -> Result<Result<Vec<RingNode>, Vec<RingNode>>, StepError> {
     let deadline = Instant::now() + plan.rollout_timeout;
@@ -362,7 +385,7 @@ async fn wait_for_ring(
     let mut last_report_at = Instant::now();
     let mut last_nodes = Vec::new();
     loop {
-        check_lock(progress, "while waiting for the ring")?;
+        check_lock(progress, stage)?;
         match ring(cluster, &plan.namespace, &plan.seed()).await {
             Ok(nodes) => {
                 if done(&nodes) {

@@ -36,6 +36,10 @@ const TOOL_POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// Minimum interval between two progress lines of a running reassignment.
 const REASSIGNMENT_REPORT_INTERVAL: Duration = Duration::from_secs(5);
 
+/// How long `--verify` may keep failing before the procedure stops
+/// watching the reassignment.
+const VERIFY_FAILURE_LIMIT: Duration = Duration::from_secs(5 * 60);
+
 /// Maximum time a reassignment may take to complete. Moving replicas copies
 /// their data, which can take hours on large topics.
 pub const REASSIGNMENT_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
@@ -80,6 +84,28 @@ pub fn plan_after(output: &str, heading: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Counts the partitions of a reassignment plan.
+pub fn planned_partitions(plan: &str) -> usize {
+    serde_json::from_str::<serde_json::Value>(plan)
+        .ok()
+        .and_then(|document| document["partitions"].as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+/// Counts the partitions that `--verify` reports as neither moving nor on
+/// their planned replicas, as after a cancelled reassignment:
+/// `There is no active reassignment of partition t-0, but replica set is
+/// 0,1,2 rather than 3,1,2.`
+pub fn stray_partitions(output: &str) -> usize {
+    output
+        .lines()
+        .filter(|line| {
+            line.starts_with("There is no active reassignment of partition")
+                && line.contains("rather than")
+        })
+        .count()
+}
+
 /// Counts the partitions that `--verify` reports, and those complete.
 pub fn verify_counts(output: &str) -> (usize, usize) {
     let partitions = output.matches("Reassignment of partition").count();
@@ -119,8 +145,7 @@ async fn tool(
     run_tool(cluster, &plan.namespace, &plan.seed(), command, limit).await
 }
 
-/// Returns the ids of the brokers that respond, as `pod` in `namespace`
-/// sees them.
+/// Returns the ids of the brokers that respond to `pod` in `namespace`.
 pub async fn live_brokers(
     cluster: &Cluster,
     namespace: &str,
@@ -306,6 +331,7 @@ async fn add_brokers(
                 replicas,
                 &status,
                 "; no partitions were moved",
+                Some(replicas - 1),
             )));
         }
         let id = replicas - 1;
@@ -352,7 +378,7 @@ async fn remove_brokers(
             .scale_and_wait(cluster, progress, replicas + 1, replicas)
             .await?;
         if let Err(status) = rollout {
-            return Ok(Some(plan.rollout_failure(replicas, &status, "")));
+            return Ok(Some(plan.rollout_failure(replicas, &status, "", None)));
         }
         progress
             .step(step.next(format!(
@@ -489,6 +515,12 @@ async fn reassign(
             })
         )));
     };
+    let planned = planned_partitions(&proposed);
+    if planned == 0 {
+        return Ok(Some(format!(
+            "{name}: the proposed plan lists no partitions, so nothing was moved"
+        )));
+    }
     for (path, content) in [(&rollback_file, &current), (&plan_file, &proposed)] {
         if let Err(failure) = write_file(cluster, plan, path, content).await? {
             return Ok(Some(format!("{name}: writing {failure}")));
@@ -525,22 +557,33 @@ async fn reassign(
     let deadline = Instant::now() + REASSIGNMENT_TIMEOUT;
     let mut last_reported: Option<(usize, usize)> = None;
     let mut last_report_at = Instant::now();
+    let mut failing_since: Option<Instant> = None;
+    let mut last_failure_report: Option<Instant> = None;
     loop {
         check_lock(
             progress,
             "while partitions were being reassigned; the reassignment continues in Kafka",
         )?;
-        match tool(cluster, plan, &verify, TOOL_TIMEOUT).await {
+        let failure = match tool(cluster, plan, &verify, TOOL_TIMEOUT).await {
             Ok(Ok(output)) => {
-                let (partitions, complete) = verify_counts(&output.stdout);
-                if partitions > 0 && complete == partitions {
+                failing_since = None;
+                let (_, complete) = verify_counts(&output.stdout);
+                let stray = stray_partitions(&output.stdout);
+                if stray > 0 {
+                    return Ok(Some(format!(
+                        "{name}: {stray} of {planned} partitions are not on their planned brokers and no reassignment is moving them (was it cancelled?). Check with --verify on {plan_file} in {}; {rollback_file} holds the previous assignment",
+                        plan.seed()
+                    )));
+                }
+                if complete == planned {
                     progress
                         .step(step.next(format!(
-                            "reassigned {partitions} partitions onto brokers {brokers}"
+                            "reassigned {planned} partitions onto brokers {brokers}"
                         )))
                         .await;
                     return Ok(None);
                 }
+                let partitions = planned;
                 let counts = (partitions, complete);
                 let changed = last_reported != Some(counts)
                     && (last_reported.is_none()
@@ -555,14 +598,23 @@ async fn reassign(
                     last_reported = Some(counts);
                     last_report_at = Instant::now();
                 }
+                None
             }
-            Ok(Err(failure)) => progress.step(format!("   {failure}; retrying")).await,
-            Err(error) => {
-                progress
-                    .step(format!(
-                        "   verifying the reassignment failed, retrying: {error}"
-                    ))
-                    .await
+            Ok(Err(failure)) => Some(failure),
+            Err(error) => Some(format!("verifying the reassignment failed: {error}")),
+        };
+        if let Some(failure) = failure {
+            let since = *failing_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= VERIFY_FAILURE_LIMIT {
+                return Ok(Some(format!(
+                    "{name}: --verify failed for {} min, so the bot stopped watching the reassignment: {failure}. Check it with `kafka-reassign-partitions.sh --list` in {}; {rollback_file} holds the previous assignment",
+                    VERIFY_FAILURE_LIMIT.as_secs() / 60,
+                    plan.seed()
+                )));
+            }
+            if last_failure_report.is_none_or(|at| at.elapsed() >= PROGRESS_INTERVAL) {
+                progress.step(format!("   {failure}; retrying")).await;
+                last_failure_report = Some(Instant::now());
             }
         }
         if Instant::now() >= deadline {
@@ -598,6 +650,14 @@ mod tests {
         let proposed = plan_after(output, PROPOSED_HEADING).expect("proposed");
         assert!(current.contains("[0,1,2]"), "{current}");
         assert!(proposed.contains("[3,1,2]"), "{proposed}");
+    }
+
+    #[test]
+    fn cancelled_partitions_count_as_stray() {
+        let output = "Status of partition reassignment:\nReassignment of partition t-0 is complete.\nThere is no active reassignment of partition t-1, but replica set is 0,1,2 rather than 3,1,2.\n";
+        assert_eq!(stray_partitions(output), 1);
+        let plan = r#"{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[3,1,2]},{"topic":"t","partition":1,"replicas":[3,1,2]}]}"#;
+        assert_eq!(planned_partitions(plan), 2);
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub enum StepError {
         now: u32,
     },
     #[error(
-        "the operation lock was lost (Redis was unreachable for longer than the lock TTL), so the procedure stopped {stage}; check the workload before another change"
+        "the operation lock was lost (it expired while Redis was unreachable, or another owner took it), so the procedure stopped {stage}; check the workload before another change"
     )]
     LockLost { stage: &'static str },
     #[error(
@@ -252,15 +252,24 @@ impl StatefulPlan {
     }
 
     /// Describes a rollout to `replicas` that timed out, followed by
-    /// `consequence` (e.g. "; no partitions were moved").
+    /// `consequence` (e.g. "; no partitions were moved"), and the state it
+    /// leaves. `back_to` is the count to scale back to, when that is safe.
     pub fn rollout_failure(
         &self,
         replicas: u32,
         status: &WorkloadStatus,
         consequence: &str,
+        back_to: Option<u32>,
     ) -> String {
+        let undo = match back_to {
+            Some(count) => format!(
+                ", or scale it back with `kubectl scale statefulset/{} --replicas={count} -n {}`",
+                self.workload, self.namespace
+            ),
+            None => String::new(),
+        };
         format!(
-            "{}: the rollout to {replicas} replicas did not finish within {}s ({} ready of {replicas}){consequence}",
+            "{}: the rollout to {replicas} replicas did not finish within {}s ({} ready of {replicas}){consequence}. The StatefulSet is left at {replicas} replicas: fix the pods{undo}",
             self.workload,
             self.rollout_timeout.as_secs(),
             status.ready

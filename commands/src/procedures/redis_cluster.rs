@@ -236,7 +236,12 @@ pub async fn run(
         .scale_and_wait(cluster, progress, plan.from, plan.to)
         .await?;
     if let Err(status) = rollout {
-        return failed(plan.rollout_failure(plan.to, &status, "; no pod joined the cluster"));
+        return failed(plan.rollout_failure(
+            plan.to,
+            &status,
+            "; no pod joined the cluster",
+            Some(plan.from),
+        ));
     }
     progress
         .step(step.next(format!(
