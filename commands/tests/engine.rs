@@ -293,6 +293,12 @@ async fn second_request_for_same_service_is_refused() {
     assert!(reply.contains(&format!("cancel {first}")), "{reply}");
     let pending = engine.coordinator().list_pending().await.expect("pending");
     assert_eq!(pending.len(), 1, "{pending:?}");
+    // An invalid request gets its own error, not the pending one.
+    engine
+        .handle(request("oncall", "scale synapse 40"), sender.clone())
+        .await;
+    let reply = texts(&drain(&mut receiver));
+    assert!(reply.contains("outside the safe range"), "{reply}");
 
     // Another requester may still ask for the same service.
     let second = preview(&engine, "sre", "scale synapse 4").await;

@@ -84,8 +84,8 @@ pub(crate) fn lock_scope(engine: &Engine, service: &Service) -> String {
 }
 
 /// Checks that the user may request a change of `service_name` now: the
-/// requester role, the freeze, and no other pending request of theirs for
-/// that service. Returns the service and whether changes are frozen.
+/// requester role and the freeze. Returns the service and whether changes
+/// are frozen.
 pub(super) async fn authorize(
     engine: &Engine,
     request: &Request,
@@ -101,7 +101,24 @@ pub(super) async fn authorize(
     )?;
     let service = engine.catalog().resolve(service_name)?.clone();
     tracing::Span::current().record("service", service.name.as_str());
+    Ok((service, freeze.is_some()))
+}
 
+/// Key of the note that names a requester's pending request for a service.
+fn pending_note_key(requester: &str, service: &str) -> String {
+    format!("pending-of:{requester}:{service}")
+}
+
+/// Checks that the requester has no other pending request for the service,
+/// counts the request against their shared rate limit and checks the
+/// service's cooldown. Called after policy and the dry run passed, so that
+/// typos during an incident cost nothing and get their own error.
+pub(super) async fn admit(
+    engine: &Engine,
+    request: &Request,
+    service: &Service,
+) -> Result<(), EngineError> {
+    let coordinator = engine.coordinator();
     // An index note names the requester's pending request for the service,
     // so this check reads one request instead of listing all of them.
     let note = pending_note_key(&request.user.to_string(), &service.name);
@@ -115,23 +132,6 @@ pub(super) async fn authorize(
             summary: existing.summary,
         });
     }
-    Ok((service, freeze.is_some()))
-}
-
-/// Key of the note that names a requester's pending request for a service.
-fn pending_note_key(requester: &str, service: &str) -> String {
-    format!("pending-of:{requester}:{service}")
-}
-
-/// Counts the request against the requester's shared rate limit and checks
-/// the service's cooldown. Called after policy and the dry run passed, so
-/// that typos during an incident cost nothing.
-pub(super) async fn admit(
-    engine: &Engine,
-    request: &Request,
-    service: &Service,
-) -> Result<(), EngineError> {
-    let coordinator = engine.coordinator();
     let limit = &engine.config().policy.rate_limit;
     let rate_key = format!("requester:{}", request.user);
     if let RateDecision::Limited { retry_after } = coordinator
