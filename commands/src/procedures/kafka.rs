@@ -433,8 +433,36 @@ async fn wait_for_broker(
     }
 }
 
-/// Writes `content` to `path` in the seed broker. The content must not
-/// contain a single quote, which JSON of topic names and ids never does.
+/// Largest piece of a file written with one `echo`, well below Linux's
+/// 128 KiB limit on one command-line argument.
+const ECHO_PIECE: usize = 64 * 1024;
+
+/// Splits JSON into pieces of at most about [`ECHO_PIECE`] bytes, each
+/// ending after a `},` between array elements, so that the pieces written
+/// on separate lines still form the same JSON document.
+pub fn json_pieces(content: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut last_cut = 0;
+    for (index, _) in content.match_indices("},") {
+        let end = index + 2;
+        if end - start > ECHO_PIECE && last_cut > start {
+            pieces.push(&content[start..last_cut]);
+            start = last_cut;
+        }
+        last_cut = end;
+    }
+    if content.len() - start > ECHO_PIECE && last_cut > start {
+        pieces.push(&content[start..last_cut]);
+        start = last_cut;
+    }
+    pieces.push(&content[start..]);
+    pieces
+}
+
+/// Writes `content` to `path` in the seed broker, in pieces of JSON that
+/// each fit one command-line argument. The content must not contain a
+/// single quote, which JSON of topic names and ids never does.
 async fn write_file(
     cluster: &Cluster,
     plan: &StatefulPlan,
@@ -444,10 +472,14 @@ async fn write_file(
     if content.contains('\'') {
         return Ok(Err(format!("{path}: the content contains a single quote")));
     }
-    let script = format!("echo '{content}' > {path}");
-    Ok(tool(cluster, plan, &["sh", "-c", &script], TOOL_TIMEOUT)
-        .await?
-        .map(|_| ()))
+    for (position, piece) in json_pieces(content).into_iter().enumerate() {
+        let redirect = if position == 0 { ">" } else { ">>" };
+        let script = format!("echo '{piece}' {redirect} {path}");
+        if let Err(failure) = tool(cluster, plan, &["sh", "-c", &script], TOOL_TIMEOUT).await? {
+            return Ok(Err(failure));
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Generates a plan that places every topic's partitions on brokers
@@ -650,6 +682,21 @@ mod tests {
         let proposed = plan_after(output, PROPOSED_HEADING).expect("proposed");
         assert!(current.contains("[0,1,2]"), "{current}");
         assert!(proposed.contains("[3,1,2]"), "{proposed}");
+    }
+
+    #[test]
+    fn large_plans_split_between_elements() {
+        let partitions: Vec<String> = (0..3000)
+            .map(|n| format!(r#"{{"topic":"events","partition":{n},"replicas":[0,1,2],"log_dirs":["any","any","any"]}}"#))
+            .collect();
+        let plan = format!(r#"{{"version":1,"partitions":[{}]}}"#, partitions.join(","));
+        let pieces = json_pieces(&plan);
+        assert!(pieces.len() > 1, "{} bytes in one piece", plan.len());
+        assert!(pieces.iter().all(|piece| piece.len() <= ECHO_PIECE + 200));
+        let joined = pieces.join("\n");
+        let parsed: serde_json::Value = serde_json::from_str(&joined).expect("still JSON");
+        assert_eq!(parsed["partitions"].as_array().map(Vec::len), Some(3000));
+        assert_eq!(json_pieces("{\"version\":1}"), vec!["{\"version\":1}"]);
     }
 
     #[test]
