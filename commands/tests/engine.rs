@@ -383,3 +383,37 @@ async fn hpa_on_service_without_hpa_says_so() {
     let reply = texts(&drain(&mut receiver));
     assert!(reply.contains("cassandra has no HPA"), "{reply}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn short_redis_stall_keeps_the_lock() {
+    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
+    let redis = RedisServer::start();
+    let mut config = config();
+    // Renewals every 3 s with a 2 s command timeout: a 5 s stall fails at
+    // least one of them while the lock is still valid in Redis.
+    config.policy.lock_ttl = Duration::from_secs(9);
+    let engine = replica(&sim, &redis, config, "replica").await;
+    sim.cluster().faults.with(|plan| {
+        plan.never_ready_apps.insert("synapse".to_string());
+    });
+    let id = preview(&engine, "oncall", "scale synapse 4").await;
+    let (sender, mut receiver) = mpsc::channel(256);
+    engine
+        .handle(request("sre", &format!("approve {id}")), sender)
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while replicas(&sim, "synapse").await != 4 {
+        assert!(tokio::time::Instant::now() < deadline, "never patched");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    tokio::task::block_in_place(|| redis.pause(Duration::from_secs(5)));
+    sim.cluster().faults.with(|plan| {
+        plan.never_ready_apps.remove("synapse");
+    });
+    assert!(engine.wait_idle(IDLE_TIMEOUT).await);
+    let all = texts(&drain(&mut receiver));
+    assert!(all.contains("result true"), "{all}");
+    assert!(!all.contains("lock was lost"), "{all}");
+    assert!(!all.contains("could not be renewed"), "{all}");
+}

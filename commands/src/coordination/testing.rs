@@ -57,6 +57,28 @@ impl RedisServer {
         }
     }
 
+    /// Stops the server process for `duration` (SIGSTOP, then SIGCONT), as a
+    /// stalled server looks to clients: connections stay open, replies do not
+    /// come, and the data survives. Blocks the calling thread.
+    pub fn pause(&self, duration: Duration) {
+        let pid = self
+            .child
+            .as_ref()
+            .expect("the server is running")
+            .id()
+            .to_string();
+        let signal = |name: &str| {
+            let status = Command::new("kill")
+                .args([name, &pid])
+                .status()
+                .unwrap_or_else(|error| panic!("could not run kill {name}: {error}"));
+            assert!(status.success(), "kill {name} {pid} failed: {status}");
+        };
+        signal("-STOP");
+        std::thread::sleep(duration);
+        signal("-CONT");
+    }
+
     /// Starts the server again on the same port, with an empty dataset.
     pub fn restart(&mut self) {
         self.kill();
