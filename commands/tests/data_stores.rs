@@ -236,9 +236,7 @@ async fn kafka_broker_never_ready_moves_nothing() {
     config.policy.rollout_timeout = Duration::from_secs(2);
     let (sim, _redis, engine) = start(config).await;
     wait_for_brokers(&sim, 3).await;
-    sim.cluster().faults.with(|plan| {
-        plan.never_ready_apps.insert("kafka".to_string());
-    });
+    never_ready(&sim, "kafka", true);
 
     let all = run_approved(&engine, "scale kafka 4", "Brokers: 0, 1, 2 respond").await;
     assert!(all.contains("result false"), "{all}");

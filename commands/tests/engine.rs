@@ -73,11 +73,9 @@ async fn fifty_concurrent_approvals_execute_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approval_after_expiry_changes_nothing() {
-    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
-    let redis = RedisServer::start();
     let mut config = config();
     config.policy.approval_expiry = Duration::from_millis(500);
-    let engine = replica(&sim, &redis, config, "replica").await;
+    let (sim, _redis, engine) = start(config).await;
     let id = preview(&engine, "oncall", "scale synapse 4").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
 
@@ -174,14 +172,10 @@ async fn change_since_preview_stops_the_procedure() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollout_timeout_reports_state_and_releases_lock() {
-    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
-    let redis = RedisServer::start();
     let mut config = config();
     config.policy.rollout_timeout = Duration::from_secs(2);
-    let engine = replica(&sim, &redis, config, "replica").await;
-    sim.cluster().faults.with(|plan| {
-        plan.never_ready_apps.insert("synapse".to_string());
-    });
+    let (sim, _redis, engine) = start(config).await;
+    never_ready(&sim, "synapse", true);
     let id = preview(&engine, "oncall", "scale synapse 4").await;
     let (sender, mut receiver) = mpsc::channel(256);
     engine
@@ -241,14 +235,10 @@ async fn preview_reports_pods_that_do_not_fit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn freeze_stops_request_waiting_for_lock() {
-    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
-    let redis = RedisServer::start();
     let mut config = config();
     config.policy.rollout_timeout = Duration::from_secs(3);
-    let engine = replica(&sim, &redis, config, "replica").await;
-    sim.cluster().faults.with(|plan| {
-        plan.never_ready_apps.insert("synapse".to_string());
-    });
+    let (sim, _redis, engine) = start(config).await;
+    never_ready(&sim, "synapse", true);
     let holder = preview(&engine, "oncall", "scale synapse 4").await;
     let queued = preview(&engine, "oncall", "scale plato 3").await;
 
@@ -386,16 +376,12 @@ async fn hpa_on_service_without_hpa_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn short_redis_stall_keeps_the_lock() {
-    let sim = Sim::start("butterfly", Timing::fast()).expect("kubesim");
-    let redis = RedisServer::start();
     let mut config = config();
     // Renewals every 3 s with a 2 s command timeout: a 5 s stall fails at
     // least one of them while the lock is still valid in Redis.
     config.policy.lock_ttl = Duration::from_secs(9);
-    let engine = replica(&sim, &redis, config, "replica").await;
-    sim.cluster().faults.with(|plan| {
-        plan.never_ready_apps.insert("synapse".to_string());
-    });
+    let (sim, redis, engine) = start(config).await;
+    never_ready(&sim, "synapse", true);
     let id = preview(&engine, "oncall", "scale synapse 4").await;
     let (sender, mut receiver) = mpsc::channel(256);
     engine
@@ -408,9 +394,7 @@ async fn short_redis_stall_keeps_the_lock() {
     }
 
     tokio::task::block_in_place(|| redis.pause(Duration::from_secs(5)));
-    sim.cluster().faults.with(|plan| {
-        plan.never_ready_apps.remove("synapse");
-    });
+    never_ready(&sim, "synapse", false);
     assert!(engine.wait_idle(IDLE_TIMEOUT).await);
     let all = texts(&drain(&mut receiver));
     assert!(all.contains("result true"), "{all}");

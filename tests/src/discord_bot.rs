@@ -41,15 +41,7 @@ pub const APPROVE_PATH: &str = "%E2%9C%85";
 pub const REJECT_PATH: &str = "%E2%9D%8C";
 
 pub fn config(approval_expiry: Duration) -> Config {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../deploy/config/butterfly.yaml"
-    );
-    let mut config = Config::load(std::path::Path::new(path)).expect("shipped config is valid");
-    config.policy.lock_ttl = Duration::from_secs(3);
-    config.policy.cooldown_per_service = Duration::from_millis(100);
-    config.policy.rollout_timeout = Duration::from_secs(30);
-    config.policy.rate_limit.requests = 1000;
+    let mut config = commands::config::testing::fast_config();
     config.policy.approval_expiry = approval_expiry;
     config.roles.requesters.push(Principal::User(Identity::new(
         Platform::Discord,
@@ -165,6 +157,24 @@ impl DiscordBot {
     /// the preview message, once the bot has added both reactions.
     pub async fn preview(&self, message_id: u64) -> (String, u64) {
         self.say(message_id, REQUESTER, "!scale synapse 4").await;
+        let (title, preview_id) = self.posted_preview().await;
+        let request_id = title
+            .strip_prefix("Request ")
+            .and_then(|rest| rest.split(':').next())
+            .unwrap_or_else(|| panic!("title without a request id: {title}"))
+            .to_string();
+        for emoji in [APPROVE_PATH, REJECT_PATH] {
+            let path = format!("/channels/{CHANNEL}/messages/{preview_id}/reactions/{emoji}/@me");
+            self.fake
+                .wait_for_call(|c| c.method == "PUT" && c.route() == path, WAIT)
+                .await;
+        }
+        (request_id, preview_id)
+    }
+
+    /// Waits for the first embed posted in the test channel and returns
+    /// its title and the id of the stored message.
+    pub async fn posted_preview(&self) -> (String, u64) {
         let posted = self
             .fake
             .wait_for_call(
@@ -176,25 +186,14 @@ impl DiscordBot {
             .as_str()
             .expect("embed title")
             .to_string();
-        let request_id = title
-            .strip_prefix("Request ")
-            .and_then(|rest| rest.split(':').next())
-            .unwrap_or_else(|| panic!("title without a request id: {title}"))
-            .to_string();
         let preview = self
             .fake
             .messages_in(CHANNEL)
             .into_iter()
             .find(|m| m["embeds"][0]["title"].as_str() == Some(title.as_str()))
             .expect("the preview message is stored");
-        let preview_id: u64 = preview["id"].as_str().unwrap().parse().unwrap();
-        for emoji in [APPROVE_PATH, REJECT_PATH] {
-            let path = format!("/channels/{CHANNEL}/messages/{preview_id}/reactions/{emoji}/@me");
-            self.fake
-                .wait_for_call(|c| c.method == "PUT" && c.route() == path, WAIT)
-                .await;
-        }
-        (request_id, preview_id)
+        let preview_id = preview["id"].as_str().unwrap().parse().unwrap();
+        (title, preview_id)
     }
 
     pub async fn state_of(&self, request_id: &str) -> PendingState {

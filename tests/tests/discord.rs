@@ -330,24 +330,8 @@ async fn slash_commands_defer_then_answer() {
         )
         .await;
     assert_eq!(deferred.body["type"], 5);
-    let posted = bot
-        .fake
-        .wait_for_call(
-            |c| is_post_in(c, CHANNEL) && c.body["embeds"].is_array(),
-            WAIT,
-        )
-        .await;
-    let title = posted.body["embeds"][0]["title"]
-        .as_str()
-        .expect("preview embed");
+    let (title, preview_id) = bot.posted_preview().await;
     assert!(title.contains("scale synapse"), "{title}");
-    let preview = bot
-        .fake
-        .messages_in(CHANNEL)
-        .into_iter()
-        .find(|m| m["embeds"][0]["title"].as_str() == Some(title))
-        .expect("the preview is a channel message");
-    let preview_id = preview["id"].as_str().unwrap();
     let reaction =
         format!("/channels/{CHANNEL}/messages/{preview_id}/reactions/{APPROVE_PATH}/@me");
     bot.fake

@@ -13,6 +13,7 @@ mod duration;
 mod raw;
 mod render;
 mod services;
+pub mod testing;
 mod validate;
 
 use std::fmt;

@@ -209,17 +209,13 @@ async fn add_nodes(
 ) -> Result<Option<String>, StepError> {
     let name = &plan.workload;
     for replicas in plan.from + 1..=plan.to {
-        check_lock(progress, "before adding a node")?;
-        let rollout = plan
-            .scale_and_wait(cluster, progress, replicas - 1, replicas)
-            .await?;
-        if let Err(status) = rollout {
-            return Ok(Some(plan.rollout_failure(
-                replicas,
-                &status,
-                "; the new pod never joined the ring",
-                Some(replicas - 1),
-            )));
+        let stage = "before adding a node";
+        let consequence = "; the new pod never joined the ring";
+        if let Some(failure) = plan
+            .add_pod(cluster, progress, replicas, stage, consequence)
+            .await?
+        {
+            return Ok(Some(failure));
         }
         progress
             .step(step.next(format!(

@@ -322,17 +322,13 @@ async fn add_brokers(
 ) -> Result<Option<String>, StepError> {
     let name = &plan.workload;
     for replicas in plan.from + 1..=plan.to {
-        check_lock(progress, "before adding a broker")?;
-        let rollout = plan
-            .scale_and_wait(cluster, progress, replicas - 1, replicas)
-            .await?;
-        if let Err(status) = rollout {
-            return Ok(Some(plan.rollout_failure(
-                replicas,
-                &status,
-                "; no partitions were moved",
-                Some(replicas - 1),
-            )));
+        let stage = "before adding a broker";
+        let consequence = "; no partitions were moved";
+        if let Some(failure) = plan
+            .add_pod(cluster, progress, replicas, stage, consequence)
+            .await?
+        {
+            return Ok(Some(failure));
         }
         let id = replicas - 1;
         if !wait_for_broker(cluster, plan, progress, id).await? {

@@ -218,6 +218,26 @@ impl StatefulPlan {
         Ok(status)
     }
 
+    /// Adds the pod with ordinal `replicas - 1`: scales up by one and waits
+    /// for the rollout. Returns the failure summary, followed by
+    /// `consequence`, when the rollout timed out.
+    pub async fn add_pod(
+        &self,
+        cluster: &Cluster,
+        progress: &Progress,
+        replicas: u32,
+        stage: &'static str,
+        consequence: &str,
+    ) -> Result<Option<String>, StepError> {
+        check_lock(progress, stage)?;
+        let rollout = self
+            .scale_and_wait(cluster, progress, replicas - 1, replicas)
+            .await?;
+        Ok(rollout
+            .err()
+            .map(|status| self.rollout_failure(replicas, &status, consequence, Some(replicas - 1))))
+    }
+
     /// Patches the StatefulSet to `to` replicas, coming from `from`, and
     /// waits for the rollout: `Ok` with the final status, or `Err` with the
     /// last status read when the rollout timeout passed.

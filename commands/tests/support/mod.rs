@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use commands::cluster::Cluster;
 use commands::config::Config;
+use commands::config::testing::fast_config;
 use commands::coordination::Coordinator;
 use commands::coordination::testing::RedisServer;
 use commands::engine::{Engine, Reply, ReplyBody, Request};
@@ -20,16 +21,10 @@ use tokio::sync::mpsc;
 
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Returns the shipped config with fast timings and fifty more console
+/// approvers.
 pub fn config() -> Config {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../deploy/config/butterfly.yaml"
-    );
-    let mut config = Config::load(std::path::Path::new(path)).expect("shipped config is valid");
-    config.policy.lock_ttl = Duration::from_secs(3);
-    config.policy.cooldown_per_service = Duration::from_millis(100);
-    config.policy.rollout_timeout = Duration::from_secs(30);
-    config.policy.rate_limit.requests = 1000;
+    let mut config = fast_config();
     for n in 1..=50 {
         let approver = Identity::new(Platform::Console, &format!("approver{n}"));
         config.roles.approvers.push(Principal::User(approver));
@@ -123,4 +118,16 @@ pub async fn replicas(sim: &Sim, name: &str) -> i32 {
         .spec
         .and_then(|s| s.replicas)
         .unwrap_or(0)
+}
+
+/// Keeps the new pods of `app` from becoming ready (`hold` true), or lets
+/// them become ready again.
+pub fn never_ready(sim: &Sim, app: &str, hold: bool) {
+    sim.cluster().faults.with(|plan| {
+        if hold {
+            plan.never_ready_apps.insert(app.to_string());
+        } else {
+            plan.never_ready_apps.remove(app);
+        }
+    });
 }
