@@ -201,7 +201,7 @@ pub struct PostgresqlStatus {
     pub phase: String,
 }
 
-/// The `postgresql` custom resource of the Zalando postgres operator.
+/// Returns the `postgresql` custom resource of the Zalando postgres operator.
 fn postgresql_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("acid.zalan.do", "v1", "postgresql"),

@@ -54,7 +54,7 @@ pub(super) struct RawDiscord {
     pub threads: Option<bool>,
 }
 
-/// How Slack reaches the bot.
+/// Transport by which Slack reaches the bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlackMode {
     /// Slack posts signed requests to the bot's HTTP endpoints.
@@ -75,7 +75,7 @@ impl SlackMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlackConfig {
     pub mode: SlackMode,
-    /// Channel ids the bot answers in; empty means every channel it is in.
+    /// Channel ids the bot takes commands in. Empty means every channel it is in.
     pub channels: Vec<String>,
     /// Files holding the secrets; `None` reads the environment variable.
     pub bot_token_file: Option<PathBuf>,
@@ -85,7 +85,7 @@ pub struct SlackConfig {
     pub group_cache: Duration,
 }
 
-/// Where Discord application commands are registered.
+/// Scope in which Discord application commands are registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommandScope {
     /// In each guild of `guilds`; changes show at once.
@@ -110,7 +110,7 @@ pub struct DiscordConfig {
     pub commands: CommandScope,
     /// Guild ids the bot serves.
     pub guilds: Vec<u64>,
-    /// Channel ids the bot answers in; empty means every channel it sees.
+    /// Channel ids the bot takes commands in. Empty means every channel it can read.
     pub channels: Vec<u64>,
     /// Prefix of the message form, `!` in `!scale synapse 4`.
     pub prefix: String,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{Decided, Engine, Replies, Reply, ReplyBody, send};
 use crate::coordination::{AuditEntry, AuditKind, PendingRequest, unix_now_ms};
 
-/// The announcement of a request that expired without enough approvals.
+/// Builds the announcement of a request that expired without enough approvals.
 pub(super) fn expiry_text(request: &PendingRequest) -> String {
     format!(
         "request {} ({}) expired with {} of {} approvals; nothing was changed",

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use super::scale::{data_store_note, readable_kind};
 use super::{Engine, Replies, Reply, ReplyBody, Request, send};
 use crate::catalog::Service;
+use crate::cluster::WorkloadStatus;
 use crate::coordination::{AuditEntry, AuditKind, FreezeState, unix_now_ms};
 use crate::policy;
 use crate::reply::EngineError;
@@ -51,29 +52,22 @@ pub(super) async fn status(
     // across the catalog.
     let rows =
         futures::future::join_all(services.iter().map(|service| status_row(engine, service))).await;
-    for row in rows {
+    for (row, _) in &rows {
         let _ = writeln!(out, "{row}");
     }
     // One service also gets the state of its data store, which runs a tool
     // in a pod and is too slow for every row.
-    if let [service] = services.as_slice() {
-        let kind = readable_kind(service);
-        if let Ok(workload) = engine
-            .inner
-            .cluster
-            .workload(kind, &service.namespace, &service.workload)
-            .await
-            && let Ok(Some(note)) = data_store_note(
-                engine,
-                service,
-                &workload.selector,
-                workload.desired,
-                workload.desired,
-            )
-            .await
-        {
-            let _ = writeln!(out, "  {note}");
-        }
+    if let ([service], [(_, Some(workload))]) = (services.as_slice(), rows.as_slice())
+        && let Ok(Some(note)) = data_store_note(
+            engine,
+            service,
+            &workload.selector,
+            workload.desired,
+            workload.desired,
+        )
+        .await
+    {
+        let _ = writeln!(out, "  {note}");
     }
     text(replies, request, out.trim_end().to_string()).await;
     Ok(())
@@ -106,7 +100,9 @@ pub(super) async fn capacity(
     Ok(())
 }
 
-async fn status_row(engine: &Engine, service: &Service) -> String {
+/// Formats the status row of a service and returns the workload it read,
+/// if the read succeeded.
+async fn status_row(engine: &Engine, service: &Service) -> (String, Option<WorkloadStatus>) {
     let kind = readable_kind(service);
     let cluster = &engine.inner.cluster;
     let workload = match cluster
@@ -114,7 +110,7 @@ async fn status_row(engine: &Engine, service: &Service) -> String {
         .await
     {
         Ok(workload) => workload,
-        Err(error) => return format!("{:<22} unreadable: {error}", service.name),
+        Err(error) => return (format!("{:<22} unreadable: {error}", service.name), None),
     };
     let hpa = match &service.hpa {
         Some(name) => match cluster.hpa(&service.namespace, name).await {
@@ -124,7 +120,7 @@ async fn status_row(engine: &Engine, service: &Service) -> String {
         },
         None => "no hpa".to_string(),
     };
-    format!(
+    let row = format!(
         "{:<22} {}/{} ready, {} available, {hpa}, safe {}-{}, recommended {}-{}",
         service.name,
         workload.ready,
@@ -134,7 +130,8 @@ async fn status_row(engine: &Engine, service: &Service) -> String {
         service.safe.max,
         service.recommended.min,
         service.recommended.max
-    )
+    );
+    (row, Some(workload))
 }
 
 pub(super) async fn locks(

@@ -69,7 +69,7 @@ pub struct Request {
 /// Content of one reply to the chat.
 #[derive(Debug, Clone)]
 pub enum ReplyBody {
-    /// An answer for the user who sent the message.
+    /// A reply for the user who sent the message.
     Text(String),
     /// News for everyone in the channel, such as a freeze.
     Notice(String),
@@ -92,7 +92,7 @@ pub enum ReplyBody {
     },
 }
 
-/// How a pending request left the pending state.
+/// Way a pending request left the pending state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decided {
     Approved,
