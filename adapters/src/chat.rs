@@ -1,4 +1,4 @@
-//! What the chat adapters share: channel addresses, routing of replies that
+//! Code the chat adapters share: channel addresses, routing of replies that
 //! no single request owns, message splitting, and the preview as labelled
 //! fields.
 
@@ -168,7 +168,7 @@ pub struct Field {
     pub value: String,
 }
 
-/// The preview's fields in display order, labelled for people.
+/// Returns the preview's fields in display order, labelled for people.
 pub fn preview_fields(impact: &Impact) -> Vec<Field> {
     let mut fields: Vec<Field> = impact
         .fields()
@@ -244,7 +244,7 @@ pub async fn link_message(
         .await
 }
 
-/// The message that shows `request_id`, as stored by [`link_message`].
+/// Returns the message that shows `request_id`, as stored by [`link_message`].
 pub async fn message_of(
     coordinator: &Coordinator,
     platform: Platform,
@@ -255,7 +255,7 @@ pub async fn message_of(
         .await
 }
 
-/// The pending request that `message` shows, as stored by [`link_message`].
+/// Returns the pending request that `message` shows, as stored by [`link_message`].
 pub async fn request_of(
     coordinator: &Coordinator,
     platform: Platform,

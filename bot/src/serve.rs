@@ -191,7 +191,7 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ready when the coordination store answers; the API server is checked per
+/// Ready when the coordination store responds; the API server is checked per
 /// request and its outages are reported there.
 async fn ready(State(health): State<Health>) -> impl IntoResponse {
     match health.engine.coordinator().ping().await {

@@ -252,7 +252,7 @@ pub fn is_post_in(call: &Call, channel: u64) -> bool {
         && call.status == 200
 }
 
-/// The value of the embed field `name` of a posted message.
+/// Returns the value of the embed field `name` of a posted message.
 pub fn field<'a>(message: &'a Value, name: &str) -> Option<&'a str> {
     message["embeds"][0]["fields"]
         .as_array()?

@@ -300,7 +300,7 @@ impl FakeDiscord {
         self.dispatch("MESSAGE_REACTION_ADD", data).await;
     }
 
-    /// Answers the next `count` REST calls (the gateway URL excepted) with
+    /// Responds to the next `count` REST calls (the gateway URL excepted) with
     /// 429 and `retry_after` seconds.
     pub fn rate_limit_next(&self, count: u32, retry_after: f64) {
         let mut store = self.state.lock();

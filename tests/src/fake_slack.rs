@@ -328,7 +328,7 @@ impl FakeSlack {
             .insert(usergroup.to_string(), users);
     }
 
-    /// Answers the next call to `method` with HTTP 429, `Retry-After:
+    /// Responds to the next call to `method` with HTTP 429, `Retry-After:
     /// retry_after_secs` and `{"ok":false,"error":"ratelimited"}`. Calls queue
     /// up: two calls rate-limit the next two requests.
     pub fn rate_limit_next(&self, method: &str, retry_after_secs: u64) {

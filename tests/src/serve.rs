@@ -89,7 +89,7 @@ impl ServeProcess {
         self.child.id()
     }
 
-    /// The bot's log so far.
+    /// Returns the bot's log so far.
     pub fn log(&self) -> String {
         self.log
             .lock()

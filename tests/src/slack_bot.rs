@@ -274,7 +274,7 @@ pub struct Preview {
     pub blocks: Value,
 }
 
-/// The request id in the Approve button of a posted message.
+/// Returns the request id in the Approve button of a posted message.
 pub fn approve_value(params: &Value) -> Option<String> {
     params["blocks"].as_array()?.iter().find_map(|block| {
         block["elements"].as_array()?.iter().find_map(|element| {
@@ -312,7 +312,7 @@ pub fn collect_texts(value: &Value, out: &mut String) {
     }
 }
 
-/// Every Web API call the bot made was answered `ok`.
+/// Checks that every Web API call the bot made returned `ok`.
 pub fn assert_no_slack_errors(fake: &FakeSlack) {
     let failed: Vec<String> = fake
         .calls()

@@ -1,4 +1,4 @@
-//! What the adapter takes from gateway events, as plain values: the vote a
+//! Plain values the adapter takes from gateway events: the vote a
 //! reaction casts, the member's roles, the command text of a prefixed
 //! message or of an application command.
 
@@ -10,7 +10,7 @@ use serenity::all::{
 
 use super::render::{APPROVE_EMOJI, REJECT_EMOJI};
 
-/// What a reaction on a preview asks for.
+/// Decision that a reaction on a preview requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Vote {
     Approve,
@@ -18,7 +18,7 @@ pub enum Vote {
 }
 
 impl Vote {
-    /// The vote of a unicode emoji; custom emoji and other unicode emoji
+    /// Returns the vote of a unicode emoji. Custom emoji and other unicode emoji
     /// cast none.
     pub fn of_emoji(emoji: &ReactionType) -> Option<Vote> {
         match emoji {
@@ -43,7 +43,7 @@ impl Vote {
         }
     }
 
-    /// The command text the engine parses for this vote on `request_id`.
+    /// Returns the command text the engine parses for this vote on `request_id`.
     pub fn command(self, request_id: &str) -> String {
         match self {
             Vote::Approve => format!("approve {request_id}"),
@@ -169,7 +169,7 @@ pub fn thread_parent(channel: &Value) -> Option<u64> {
         .and_then(|parent| parent.parse().ok())
 }
 
-/// The command text of a message in the prefix form: `!scale synapse 4`
+/// Returns the command text of a message in the prefix form: `!scale synapse 4`
 /// gives `scale synapse 4` and `!scalebot status synapse` gives
 /// `status synapse`. Other messages give `None`.
 pub fn prefix_text(content: &str, prefix: &str) -> Option<String> {

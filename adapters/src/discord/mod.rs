@@ -67,7 +67,7 @@ const CACHE_PRUNE_SIZE: usize = 1000;
 /// Maximum wait for the gateway connection to close at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// What the adapter needs besides the engine.
+/// Settings the adapter needs besides the engine.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub config: DiscordConfig,

@@ -165,7 +165,7 @@ async fn member_info(shared: &Shared, guild_id: u64, user_id: u64) -> Option<Mem
     }
 }
 
-/// The guild of a channel: from events seen, else `GET /channels/{id}`.
+/// Returns the guild of a channel, from events seen or else `GET /channels/{id}`.
 async fn guild_of(shared: &Shared, channel_id: u64) -> Option<u64> {
     if let Some(guild) = shared
         .channel_guilds

@@ -4,7 +4,7 @@
 //!
 //! Every call waits for the process-wide limit (50 requests per second per
 //! bot), then for its route's bucket when an earlier response reported
-//! `X-RateLimit-Remaining: 0`. A 429 answer is waited out for its
+//! `X-RateLimit-Remaining: 0`. A 429 response is waited out for its
 //! `retry_after` and the call is sent again, up to [`MAX_ATTEMPTS`] times.
 
 use std::collections::HashMap;
@@ -292,7 +292,7 @@ impl Rest {
     }
 
     /// Sends one call, waiting out rate limits. Returns the JSON response body, or
-    /// `Value::Null` for an empty (204) answer.
+    /// `Value::Null` for an empty (204) response.
     async fn call(&self, method: Method, path: &str, body: Body) -> Result<Value, RestError> {
         let route = route_key(&method, path);
         let url = format!("{}{path}", self.base);

@@ -12,12 +12,12 @@ use super::Slack;
 use super::render::{self, TextMessage};
 use crate::chat::{self, MESSAGE_NOTE_TTL};
 
-/// The first answer to a slash command, for the HTTP response.
+/// First reply to a slash command, for the HTTP response.
 #[derive(Debug)]
 pub enum Immediate {
     /// Shown only to the user who typed the command.
     Ephemeral(String),
-    /// Acknowledge with an empty body; the answer is posted separately.
+    /// Acknowledge with an empty body; the reply is posted separately.
     Nothing,
 }
 
@@ -25,7 +25,7 @@ pub(super) struct Conversation {
     pub slack: Slack,
     /// Slack channel id.
     pub channel: String,
-    /// User the replies answer; `None` for replies no request owns.
+    /// User the replies go to, or `None` for replies no request owns.
     pub user: Option<String>,
     /// `ts` of the preview message, when the event came from it.
     pub preview_ts: Option<String>,

@@ -20,7 +20,7 @@ pub enum Inbound {
     Action {
         user: String,
         channel: String,
-        /// `ts` of the message that holds the button.
+        /// `ts` of the message that contains the button.
         message_ts: Option<String>,
         action_id: String,
         value: String,

@@ -41,12 +41,12 @@ pub const APP_TOKEN_ENV: &str = "SLACK_APP_TOKEN";
 /// minutes; an hour leaves a wide margin.
 pub const DEDUP_TTL: Duration = Duration::from_secs(60 * 60);
 
-/// Slack events handled at once. Beyond this the bot answers "busy" instead
+/// Slack events handled at once. Beyond this the bot replies "busy" instead
 /// of queueing work without bound; a burst of 200 commands per second
-/// stays far below it because each one is answered within 2 seconds.
+/// stays far below it because each one gets its HTTP response within 2 seconds.
 pub const MAX_IN_FLIGHT: usize = 1024;
 
-/// What the adapter needs besides the engine.
+/// Settings the adapter needs besides the engine.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub config: SlackConfig,
@@ -123,7 +123,7 @@ impl Slack {
     }
 
     /// Acts on one event from Slack. The engine runs in a task of its own;
-    /// `immediate`, when given, receives the first answer if it is a short
+    /// `immediate`, when given, receives the first reply if it is a short
     /// text, so that the HTTP response can carry it.
     pub fn accept(&self, event: Inbound, immediate: Option<oneshot::Sender<Immediate>>) {
         let Ok(permit) = Arc::clone(&self.inner.in_flight).try_acquire_owned() else {
@@ -226,7 +226,7 @@ impl Slack {
         }
     }
 
-    /// Sends an answer that needs no engine: in the HTTP response when
+    /// Sends a reply that needs no engine: in the HTTP response when
     /// still possible, else as an ephemeral message.
     async fn reply_early(
         &self,

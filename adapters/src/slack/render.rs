@@ -1,7 +1,7 @@
 //! Block Kit messages within Slack's limits: section text 3000 characters,
 //! section fields 10 of 2000, 50 blocks per message, and about 13,200
 //! characters of block text per message, beyond which `chat.postMessage`
-//! answers `msg_blocks_too_long` (observed, not documented).
+//! returns `msg_blocks_too_long` (observed, not documented).
 
 use commands::engine::Decided;
 use commands::preview::Impact;
@@ -18,7 +18,7 @@ pub const HEADER_TEXT_MAX: usize = 150;
 /// Maximum blocks in one message.
 pub const BLOCKS_MAX: usize = 50;
 /// Characters of block text the bot puts in one message. It stays below
-/// the ~13,200 at which Slack answers `msg_blocks_too_long`.
+/// the ~13,200 at which Slack returns `msg_blocks_too_long`.
 pub const MESSAGE_TEXT_BUDGET: usize = 12_000;
 /// Characters of the top-level `text`, the notification fallback.
 pub const FALLBACK_TEXT_MAX: usize = 300;
@@ -49,14 +49,14 @@ pub fn escape(text: &str) -> String {
 }
 
 /// Reverses the escaping Slack applies to `&`, `<` and `>` in the text of
-/// slash commands and messages, so the engine sees what the user typed.
+/// slash commands and messages, so the engine gets the text as the user typed it.
 pub fn unescape(text: &str) -> String {
     text.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
 }
 
-/// The preview of a pending request: header, fields, steps, notes, status
+/// Builds the preview of a pending request: header, fields, steps, notes, status
 /// line and the Approve and Reject buttons whose value is the request id.
 pub fn preview_blocks(request_id: &str, impact: &Impact, requester: &str) -> Vec<Value> {
     let mut blocks = vec![json!({
@@ -143,7 +143,7 @@ pub fn with_status(blocks: &[Value], status: &str, remove_buttons: bool) -> Vec<
         .collect()
 }
 
-/// The status line text after a decision.
+/// Returns the status line text after a decision.
 pub fn decided_status(decision: Decided, text: &str) -> String {
     let mark = match decision {
         Decided::Approved => ":white_check_mark:",
@@ -154,7 +154,7 @@ pub fn decided_status(decision: Decided, text: &str) -> String {
     format!("{mark} {}", escape(text))
 }
 
-/// How a text reply goes out: as section blocks, or, when longer than one
+/// Delivery form of a text reply: as section blocks, or, when longer than one
 /// message may carry, as a file.
 #[derive(Debug, PartialEq)]
 pub enum TextMessage {

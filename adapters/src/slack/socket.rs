@@ -29,7 +29,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// silence means the connection is dead.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// How a connection ended.
+/// Reason a connection ended.
 #[derive(Debug, PartialEq, Eq)]
 enum Ended {
     /// Slack asked for a new connection, or the connection dropped after

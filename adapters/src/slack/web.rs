@@ -19,7 +19,7 @@ use crate::secret::Secret;
 /// Slack's Web API base, used unless `SLACK_API_URL` overrides it.
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
 
-/// Attempts per call when Slack answers `429`; the call is then reported
+/// Attempts per call when Slack returns `429`, after which the call is reported
 /// as failed, with the error logged.
 const RATE_LIMIT_ATTEMPTS: u32 = 5;
 
@@ -42,7 +42,7 @@ type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
-    /// Slack answered `ok: false` with this error code.
+    /// Slack returned `ok: false` with this error code.
     #[error("Slack API {method} failed: {code}")]
     Api { method: String, code: String },
     #[error("Slack API {method} is still rate limited after {attempts} attempts")]
@@ -54,7 +54,7 @@ pub enum WebError {
 }
 
 impl WebError {
-    /// The Slack error code of an `ok: false` answer.
+    /// Returns the Slack error code of an `ok: false` response.
     pub fn code(&self) -> Option<&str> {
         match self {
             WebError::Api { code, .. } => Some(code),
@@ -93,7 +93,7 @@ impl Web {
         })
     }
 
-    /// Calls `method` with a JSON body and returns Slack's JSON answer.
+    /// Calls `method` with a JSON body and returns Slack's JSON response.
     pub async fn call(&self, method: &str, body: &Value) -> Result<Value, WebError> {
         self.call_with(&self.token, method, body).await
     }
@@ -162,7 +162,7 @@ impl Web {
                         method,
                         attempt,
                         ?wait,
-                        "Slack answered 429; waiting for Retry-After"
+                        "Slack returned 429; waiting for Retry-After"
                     );
                     tokio::time::sleep(wait).await;
                     attempt += 1;
